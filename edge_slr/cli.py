@@ -1,0 +1,119 @@
+"""The ``edge-slr`` command line: parse arguments and dispatch, nothing else.
+
+Each subcommand is declared once in :data:`COMMANDS` with the function that adds its arguments
+and the ``module:function`` that runs it. The target module is imported only when its command
+runs, so ``edge-slr --help`` and the TensorFlow-free commands start fast and work on a device
+that has only the ``live`` extra installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from edge_slr import __version__
+from edge_slr.errors import UserError
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, how to add its arguments, and what runs it."""
+
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    target: str  # "package.module:function"; the function takes the parsed Namespace, returns an exit code
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _add_model_shape_args(p: argparse.ArgumentParser) -> None:
+    """The arguments of ``create_model`` shared by every command that builds a model."""
+    p.add_argument("--classes", type=_positive_int, default=400, help="number of classes (default: 400)")
+    p.add_argument("--frames", type=_positive_int, default=16, help="frames per clip (default: 16)")
+    p.add_argument("--size", type=_positive_int, default=112, help="frame height and width in pixels (default: 112)")
+    p.add_argument("--width", type=_positive_float, default=1.0, help="channel width multiplier (default: 1.0)")
+
+
+def _add_models(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print the registry as JSON")
+
+
+def _add_summary(p: argparse.ArgumentParser) -> None:
+    p.add_argument("arch", help="architecture name (see `edge-slr models`)")
+    _add_model_shape_args(p)
+    p.add_argument("--form", choices=["5d", "4d"], default="5d",
+                   help="5d: Conv3D training form; 4d: Conv2D-only edge form (default: 5d)")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
+
+
+COMMANDS: dict[str, Command] = {
+    "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
+    "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
+                       "edge_slr.models.commands:summary_cmd"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-slr",
+        description="Real-time isolated sign-language recognition on edge devices.",
+    )
+    parser.add_argument("--version", action="version", version=f"edge-slr {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, command in COMMANDS.items():
+        p = sub.add_parser(name, help=command.help, description=command.help[:1].upper() + command.help[1:] + ".")
+        command.add_arguments(p)
+        p.set_defaults(_target=command.target)
+    return parser
+
+
+def _run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
+    args = parser.parse_args(argv)
+    if not getattr(args, "_target", None):
+        parser.print_help()
+        return 2
+    module_name, func_name = args._target.split(":")
+    try:
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(args) or 0)
+    except UserError as exc:
+        print(f"edge-slr {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"edge-slr {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in {"tensorflow", "tf_keras", "tensorflow_model_optimization"}:
+            print(f"edge-slr {args.command}: error: this command needs the training stack; "
+                  "install it with `pip install 'edge-slr[train]'`", file=sys.stderr)
+            return 2
+        raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``edge-slr`` console script."""
+    return _run(argv, build_parser())
+
+
+def export_tflite_main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``export-tflite`` console script (same as ``edge-slr export-tflite``)."""
+    return main(["export-tflite", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
