@@ -61,10 +61,33 @@ def _add_summary(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
 
 
+def _add_prepare(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="source: class folders of videos, CSL frame folders, or a manifest CSV")
+    p.add_argument("out", help="output folder for the TFRecord shards and dataset.json")
+    p.add_argument("--layout", default="auto", help="auto, folders, csl or manifest (default: auto)")
+    p.add_argument("--store-frames", type=_positive_int, default=32,
+                   help="frames kept per clip, evenly spread (default: 32)")
+    p.add_argument("--size", type=_positive_int, default=128,
+                   help="stored frames are a centre square resized to SIZE x SIZE (default: 128)")
+    p.add_argument("--min-frames", type=_positive_int, default=8,
+                   help="skip clips with fewer decodable frames (default: 8)")
+    p.add_argument("--split", default="auto",
+                   help="auto, signer, random or manifest (default: auto = the manifest's split column, "
+                        "else by signer, else random)")
+    p.add_argument("--val", type=float, default=0.25, help="validation fraction (default: 0.25)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split and shard order (default: 0)")
+    p.add_argument("--workers", type=int, default=0, help="decoding threads (default: 0 = one per core)")
+    p.add_argument("--shard-size", type=_positive_int, default=64, help="clips per shard (default: 64)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild OUT when it holds a dataset prepared with other arguments")
+
+
 COMMANDS: dict[str, Command] = {
     "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
     "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
                        "edge_slr.models.commands:summary_cmd"),
+    "prepare": Command("decode a sign video dataset into TFRecord shards and dataset.json", _add_prepare,
+                       "edge_slr.data.prepare:prepare_cmd"),
 }
 
 
