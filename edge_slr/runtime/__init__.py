@@ -1,0 +1,1 @@
+"""TensorFlow-free runtime: read, check and run .tflite files with ai-edge-litert, numpy and OpenCV only."""
