@@ -82,12 +82,24 @@ def _add_prepare(p: argparse.ArgumentParser) -> None:
                    help="rebuild OUT when it holds a dataset prepared with other arguments")
 
 
+def _add_check_gpu(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="the .tflite file to check")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of the op table")
+    p.add_argument("--max-partitions", type=_positive_int, default=1,
+                   help="the delegate's max_delegated_partitions (default: 1, the delegate's default)")
+    p.add_argument("--no-quant", action="store_true",
+                   help="check with quantized ops disabled (delegate built without ENABLE_QUANT)")
+    p.add_argument("--backend", choices=["opencl", "opengl"], default="opencl",
+                   help="opengl: devices without OpenCL, where SPLIT/SPLIT_V are refused (default: opencl)")
+
 COMMANDS: dict[str, Command] = {
     "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
     "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
                        "edge_slr.models.commands:summary_cmd"),
     "prepare": Command("decode a sign video dataset into TFRecord shards and dataset.json", _add_prepare,
                        "edge_slr.data.prepare:prepare_cmd"),
+    "check-gpu": Command("report op by op what the TFLite GPU delegate would refuse (exit 1 if any)",
+                         _add_check_gpu, "edge_slr.runtime.gpu_check:check_gpu_cmd"),
 }
 
 
