@@ -92,6 +92,22 @@ def _add_check_gpu(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", choices=["opencl", "opengl"], default="opencl",
                    help="opengl: devices without OpenCL, where SPLIT/SPLIT_V are refused (default: opencl)")
 
+
+def _add_synth(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", metavar="OUT", help="output folder (created; must be empty unless --overwrite)")
+    # Counts are plain ints: the generator checks them and names the allowed range in a one-line error.
+    p.add_argument("--classes", type=int, default=10, help="number of sign classes (default: 10)")
+    p.add_argument("--clips-per-class", type=int, default=8, help="clips per class and signer (default: 8)")
+    p.add_argument("--signers", type=int, default=4, help="number of signers (default: 4)")
+    p.add_argument("--size", default="112x112", help="frame size WIDTHxHEIGHT, even numbers (default: 112x112)")
+    p.add_argument("--fps", type=float, default=25.0, help="frames per second (default: 25)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; same seed, same frames (default: 0)")
+    p.add_argument("--stream", action="store_true",
+                   help="write one long video of several signs with rest between, plus stream.json ground truth")
+    p.add_argument("--signs", type=int, default=6, help="signs in the --stream video (default: 6)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it holds an earlier synth output")
+
+
 COMMANDS: dict[str, Command] = {
     "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
     "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
@@ -100,6 +116,8 @@ COMMANDS: dict[str, Command] = {
                        "edge_slr.data.prepare:prepare_cmd"),
     "check-gpu": Command("report op by op what the TFLite GPU delegate would refuse (exit 1 if any)",
                          _add_check_gpu, "edge_slr.runtime.gpu_check:check_gpu_cmd"),
+    "synth": Command("generate rendered sign clips (or a --stream test video) for tests and demos", _add_synth,
+                     "edge_slr.data.synth:synth_cmd"),
 }
 
 
@@ -132,6 +150,9 @@ def _run(argv: list[str] | None, parser: argparse.ArgumentParser) -> int:
     except KeyboardInterrupt:
         print(f"edge-slr {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and similar: not an error
+        sys.stderr.close()
+        return 0
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] in {"tensorflow", "tf_keras", "tensorflow_model_optimization"}:
             print(f"edge-slr {args.command}: error: this command needs the training stack; "

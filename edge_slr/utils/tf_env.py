@@ -1,21 +1,53 @@
 """Import TensorFlow the way this project needs it.
 
 tensorflow-model-optimization only works with Keras 2, so every TensorFlow user in edge-slr goes
-through :func:`import_tf`, which selects tf-keras (``TF_USE_LEGACY_KERAS=1``) and quiets the
-C++ start-up logs *before* TensorFlow is first imported. Runtime modules never call this.
+through :func:`import_tf`, which selects tf-keras (``TF_USE_LEGACY_KERAS=1``) *before* TensorFlow
+is first imported. It also drops TensorFlow's start-up chatter (absl's pre-init warning, "no CUDA
+driver" on CPU machines), which its C++ side writes straight to file descriptor 2 and which no
+environment variable silences; every other line written during the import is passed through.
+Runtime modules never call this.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import sys
+import tempfile
 from types import ModuleType
+
+_NOISE = re.compile(
+    r"All log messages before absl::InitializeLog|cudart_stub|cuda_platform|cuInit|cpu_feature_guard|"
+    r"rebuild TensorFlow with the appropriate compiler flags|oneDNN custom operations|TF_ENABLE_ONEDNN_OPTS|"
+    r"Unable to register cu(DNN|FFT|BLAS) factory|computation_placer|absl::InitializeLog"
+)
+_cache: tuple[ModuleType, ModuleType] | None = None
 
 
 def import_tf() -> tuple[ModuleType, ModuleType]:
     """Return ``(tensorflow, tf_keras)`` configured for this project."""
+    global _cache
+    if _cache is not None:
+        return _cache
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-    import tf_keras
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow as tf
+            import tf_keras
 
-    return tf, tf_keras
+            tf.get_logger().setLevel("ERROR")
+            tf.config.list_physical_devices("GPU")  # probes CUDA now, while its chatter is captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            kept = [line for line in captured.read().decode(errors="replace").splitlines()
+                    if line.strip() and not _NOISE.search(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)
+    _cache = (tf, tf_keras)
+    return _cache

@@ -1,0 +1,200 @@
+"""Layers shared by the model zoo.
+
+The key piece is :class:`SpatioTemporalConv`: every 3-D and (2+1)-D convolution in the zoo goes
+through it. It always owns a Conv3D-shaped kernel ``(kt, kh, kw, c_in, c_out)`` and has two forms
+that compute the same linear map with the same weights:
+
+* ``form="5d"``: clips are ``(B, T, H, W, C)`` and the layer runs ``conv3d`` (training/reference).
+* ``form="4d"``: clips are ``(B*T, H, W, C)`` (time folded into batch, ``T`` known statically) and
+  the layer uses 4-D ops only, because the TFLite GPU delegate rejects CONV_3D and any tensor of
+  rank 5, and XNNPACK runs neither (see GUIDE.md):
+
+  - spatial kernels (``kt == 1``): one Conv2D on the folded tensor;
+  - temporal kernels (``kh == kw == 1``): reshape to ``(B, T, H*W, C)`` and run a ``(kt, 1)`` Conv2D;
+  - full kernels: stack the ``kt`` temporal neighbours of every output frame on the channel axis
+    (strided 4-D slices of ``(B, T, H*W, C)``) and run one ``kh x kw`` Conv2D with the kernel
+    reshaped to ``(kh, kw, kt*c_in, c_out)``: the same sum, reordered.
+
+Padding is explicit and symmetric (PyTorch semantics), so both forms pad identically.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_slr.models.registry import FORMS, KINETICS_MEAN, KINETICS_STD
+from edge_slr.utils.tf_env import import_tf
+
+tf, keras = import_tf()
+
+
+def _triple(value: int | tuple[int, int, int]) -> tuple[int, int, int]:
+    return (value, value, value) if isinstance(value, int) else tuple(value)  # type: ignore[return-value]
+
+
+@keras.saving.register_keras_serializable(package="edge_slr")
+class Normalize(keras.layers.Layer):
+    """Map raw RGB frames in [0, 255] to ``(x / 255 - mean) / std``, so every caller feeds raw frames."""
+
+    def __init__(self, mean: tuple[float, ...] = KINETICS_MEAN, std: tuple[float, ...] = KINETICS_STD, **kw: Any):
+        super().__init__(**kw)
+        self.mean = tuple(float(m) for m in mean)
+        self.std = tuple(float(s) for s in std)
+
+    def call(self, x):  # noqa: D102
+        x = tf.cast(x, self.compute_dtype)
+        scale = tf.constant([1.0 / (255.0 * s) for s in self.std], dtype=x.dtype)
+        offset = tf.constant([-m / s for m, s in zip(self.mean, self.std, strict=True)], dtype=x.dtype)
+        return x * scale + offset
+
+    def get_config(self) -> dict[str, Any]:  # noqa: D102
+        return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}
+
+
+@keras.saving.register_keras_serializable(package="edge_slr")
+class SpatioTemporalConv(keras.layers.Layer):
+    """A 3-D convolution with a Conv3D form and a 4-D-only form sharing one kernel (see module docstring).
+
+    Args:
+        filters: output channels.
+        kernel_size: ``(kt, kh, kw)`` or an int.
+        strides: ``(st, sh, sw)`` or an int.
+        padding: ``(pt, ph, pw)`` symmetric zero padding, ``"same"`` (``k // 2``) or ``"valid"``.
+        form: ``"5d"`` or ``"4d"``.
+        frames: the input's number of frames; required by the 4-D form, which cannot see it in the shape.
+        use_bias: add a bias (off when a BatchNorm follows).
+    """
+
+    def __init__(self, filters: int, kernel_size, strides=1, padding="same", form: str = "5d",
+                 frames: int | None = None, use_bias: bool = False, **kw: Any):
+        super().__init__(**kw)
+        if form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {form!r}")
+        if form == "4d" and not frames:
+            raise ValueError("the 4d form needs the input's frame count")
+        self.filters = int(filters)
+        self.kernel_size = _triple(kernel_size)
+        self.strides = _triple(strides)
+        if padding == "same":
+            padding = tuple(k // 2 for k in self.kernel_size)
+        elif padding == "valid":
+            padding = (0, 0, 0)
+        self.padding = _triple(padding)
+        self.form = form
+        self.frames = frames
+        self.use_bias = use_bias
+
+    def out_frames(self, frames: int) -> int:
+        """Output frame count for ``frames`` input frames."""
+        kt, st, pt = self.kernel_size[0], self.strides[0], self.padding[0]
+        return (frames + 2 * pt - kt) // st + 1
+
+    def build(self, input_shape) -> None:  # noqa: D102
+        c_in = int(input_shape[-1])
+        self.kernel = self.add_weight(
+            name="kernel", shape=(*self.kernel_size, c_in, self.filters),
+            initializer=keras.initializers.HeNormal(), trainable=True)
+        self.bias = (self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", trainable=True)
+                     if self.use_bias else None)
+        super().build(input_shape)
+
+    def call(self, x):  # noqa: D102
+        y = self._call_5d(x) if self.form == "5d" else self._call_4d(x)
+        return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
+
+    def _call_5d(self, x):
+        pt, ph, pw = self.padding
+        if pt or ph or pw:
+            x = tf.pad(x, [[0, 0], [pt, pt], [ph, ph], [pw, pw], [0, 0]])
+        return tf.nn.conv3d(x, tf.cast(self.kernel, x.dtype), strides=(1, *self.strides, 1), padding="VALID")
+
+    def _call_4d(self, x):
+        kt, kh, kw = self.kernel_size
+        st, sh, sw = self.strides
+        pt, ph, pw = self.padding
+        frames = int(self.frames)
+        kernel = tf.cast(self.kernel, x.dtype)
+        if kt == 1 and st == 1 and pt == 0:  # spatial only: frames stay folded in the batch
+            return self._conv2d(x, kernel[0], (sh, sw), (ph, pw))
+
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        seq = tf.reshape(x, (-1, frames, h * w, c))  # (B, T, H*W, C)
+        t_out = self.out_frames(frames)
+        if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:  # temporal only: a (kt, 1) Conv2D
+            if pt:
+                seq = tf.pad(seq, [[0, 0], [pt, pt], [0, 0], [0, 0]])
+            y = tf.nn.conv2d(seq, tf.reshape(kernel, (kt, 1, c, self.filters)), strides=(1, st, 1, 1),
+                             padding="VALID")
+            return tf.reshape(y, (-1, h, w, self.filters))
+
+        # Full kernel: gather the kt neighbours of each output frame on the channel axis.
+        if pt:
+            seq = tf.pad(seq, [[0, 0], [pt, pt], [0, 0], [0, 0]])
+        span = st * (t_out - 1) + 1
+        taps = [seq[:, i:i + span:st] for i in range(kt)]  # each (B, T_out, H*W, C)
+        stacked = taps[0] if kt == 1 else tf.concat(taps, axis=-1)
+        stacked = tf.reshape(stacked, (-1, h, w, kt * c))
+        kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
+        return self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
+
+    @staticmethod
+    def _conv2d(x, kernel, strides, padding):
+        ph, pw = padding
+        if ph or pw:
+            x = tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]])
+        return tf.nn.conv2d(x, kernel, strides=(1, *strides, 1), padding="VALID")
+
+    def compute_output_shape(self, input_shape):  # noqa: D102
+        input_shape = tf.TensorShape(input_shape)
+        _, kh, kw = self.kernel_size
+        _, sh, sw = self.strides
+        _, ph, pw = self.padding
+        if self.form == "5d":
+            _, t, h, w, _ = input_shape.as_list()
+            t = None if t is None else self.out_frames(t)
+        else:
+            _, h, w, _ = input_shape.as_list()
+        h = (h + 2 * ph - kh) // sh + 1
+        w = (w + 2 * pw - kw) // sw + 1
+        if self.form == "5d":
+            return tf.TensorShape((input_shape[0], t, h, w, self.filters))
+        return tf.TensorShape((None, h, w, self.filters))
+
+    def macs(self, output_shape) -> int:
+        """Multiply-adds per clip, from this layer's output shape (batch excluded)."""
+        kt, kh, kw = self.kernel_size
+        c_in = int(self.kernel.shape[3])
+        if self.form == "5d":
+            _, t, h, w, c = output_shape
+        else:
+            _, h, w, c = output_shape
+            t = self.out_frames(int(self.frames))
+        return int(t * h * w * c * kt * kh * kw * c_in)
+
+    def get_config(self) -> dict[str, Any]:  # noqa: D102
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": list(self.padding), "form": self.form,
+                "frames": self.frames, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package="edge_slr")
+class FoldFrames(keras.layers.Layer):
+    """``(B, T, H, W, C) -> (B*T, H, W, C)``: the 5d form's entry into a per-frame 2-D encoder."""
+
+    def call(self, x):  # noqa: D102
+        return tf.reshape(x, (-1, *x.shape[2:]))
+
+
+@keras.saving.register_keras_serializable(package="edge_slr")
+class UnfoldFrames(keras.layers.Layer):
+    """``(B*T, F) -> (B, T, F)``: per-frame features back into sequences."""
+
+    def __init__(self, frames: int, **kw: Any):
+        super().__init__(**kw)
+        self.frames = int(frames)
+
+    def call(self, x):  # noqa: D102
+        return tf.reshape(x, (-1, self.frames, x.shape[-1]))
+
+    def get_config(self) -> dict[str, Any]:  # noqa: D102
+        return {**super().get_config(), "frames": self.frames}
