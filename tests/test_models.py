@@ -41,8 +41,16 @@ def test_registry_has_all_nine():
     assert set(NAMES) == EXPECTED
 
 
+def _convert(model, input_shape) -> bytes:
+    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
+    return tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert()
+
+
 @pytest.mark.parametrize("name", NAMES)
-def test_forward_shape_and_forms_agree(name):
+def test_forms_agree_and_edge_form_is_4d_only_tflite(name):
+    """Forward shape, 5d/4d equivalence with shared weights, and a 4-D-only TFLite graph, per architecture."""
+    from ai_edge_litert.interpreter import Interpreter
+
     args = small_args(name)
     ref = create_model(name, num_classes=5, **args)
     randomize_batchnorm(ref)
@@ -55,18 +63,18 @@ def test_forward_shape_and_forms_agree(name):
     assert np.isfinite(y_ref).all()
     assert np.abs(y_ref[0] - y_ref[1]).max() > 1e-6, "different clips should give different logits"
     np.testing.assert_allclose(y_edge, y_ref, atol=1e-4, rtol=1e-4)
-    assert not any(isinstance(layer, keras.layers.LSTM) for layer in edge.layers)
+
+    interpreter = Interpreter(model_content=_convert(edge, (args["frames"], args["size"], args["size"], 3)))
+    ranks = {t["name"]: len(t["shape"]) for t in interpreter.get_tensor_details()}
+    ops = {op["op_name"] for op in interpreter._get_ops_details()}
+    assert max(ranks.values()) <= 4, {k: v for k, v in ranks.items() if v > 4}
+    assert not ops & {"CONV_3D", "UNIDIRECTIONAL_SEQUENCE_LSTM", "WHILE"}, ops
 
 
-def test_r2plus1d_18_parameter_count_matches_torchvision():
-    model = create_model("r2plus1d_18", num_classes=400)
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    assert trainable == 31_505_325
-
-
-@pytest.mark.parametrize("kernel,strides,padding", [((3, 3, 3), (2, 2, 2), (1, 1, 1)), ((3, 1, 1), (2, 1, 1), (1, 0, 0)),
-                                                   ((1, 3, 3), (1, 2, 2), (0, 1, 1)), ((3, 5, 5), (2, 2, 2), (0, 0, 0)),
-                                                   ((1, 1, 1), (2, 2, 2), (0, 0, 0))])
+@pytest.mark.parametrize("kernel,strides,padding", [
+    ((3, 3, 3), (2, 2, 2), (1, 1, 1)), ((3, 1, 1), (2, 1, 1), (1, 0, 0)), ((1, 3, 3), (1, 2, 2), (0, 1, 1)),
+    ((3, 5, 5), (2, 2, 2), (0, 0, 0)), ((1, 1, 1), (2, 2, 2), (0, 0, 0)),
+])
 def test_spatiotemporal_conv_forms_match_conv3d(kernel, strides, padding):
     from edge_slr.models.layers import SpatioTemporalConv
 
@@ -82,24 +90,6 @@ def test_spatiotemporal_conv_forms_match_conv3d(kernel, strides, padding):
                           (1, *strides, 1), "VALID").numpy()
     np.testing.assert_allclose(y_ref, expect, atol=1e-5)
     np.testing.assert_allclose(y_edge, y_ref.reshape(y_edge.shape), atol=1e-4)
-
-
-def _convert(model, input_shape) -> bytes:
-    fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(tf.TensorSpec(input_shape, tf.float32))
-    return tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert()
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_edge_form_converts_to_4d_only_tflite(name):
-    from ai_edge_litert.interpreter import Interpreter
-
-    args = small_args(name)
-    edge = create_model(name, num_classes=5, form="4d", **args)
-    interpreter = Interpreter(model_content=_convert(edge, (args["frames"], args["size"], args["size"], 3)))
-    ranks = {t["name"]: len(t["shape"]) for t in interpreter.get_tensor_details()}
-    ops = {op["op_name"] for op in interpreter._get_ops_details()}
-    assert max(ranks.values()) <= 4, {k: v for k, v in ranks.items() if v > 4}
-    assert not ops & {"CONV_3D", "UNIDIRECTIONAL_SEQUENCE_LSTM", "WHILE"}, ops
 
 
 def test_reference_form_has_conv3d_for_contrast():
@@ -138,7 +128,8 @@ def test_cli_models_lists_every_name():
 
 
 def test_cli_summary_json_and_table():
-    out = _cli("summary", "r2plus1d_small", "--classes", "10", "--frames", "8", "--size", "64", "--width", "0.5", "--json")
+    out = _cli("summary", "r2plus1d_small", "--classes", "10", "--frames", "8", "--size", "64", "--width", "0.5",
+               "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["arch"] == "r2plus1d_small"
@@ -152,11 +143,13 @@ def test_cli_summary_json_and_table():
     assert "lstm1" in table.stdout and "FLOPs per clip" in table.stdout and "trainable params" in table.stdout
 
 
-def test_r2plus1d_18_flops_match_torchvision():
-    """torchvision publishes 40.52 GFLOPS (really multiply-adds) for r2plus1d_18 at 16x112x112."""
+def test_r2plus1d_18_matches_torchvision_params_and_flops():
+    """torchvision's r2plus1d_18: 31,505,325 parameters and 40.52 GFLOPS (really multiply-adds) at 16x112x112."""
     from edge_slr.models.summary import summarize
 
     report = summarize("r2plus1d_18", classes=400, frames=16, size=112)
+    assert report.params == 31_505_325
+    assert report.non_trainable_params == 25_350  # BN running mean/var: buffers in torchvision
     assert abs(report.conv_matmul_flops / 2e9 - 40.52) < 0.05
 
 
