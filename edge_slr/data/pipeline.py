@@ -164,11 +164,8 @@ def augment_transform(video: tf.Tensor, size: int, cfg: AugmentConfig, seed: tf.
     return tf.cast(warp_clip(video, matrix, size, gain, offset), tf.float32)
 
 
-def _shard_records(info: DatasetInfo, split: str, training: bool, seed: int, deterministic: bool) -> tf.data.Dataset:
+def _shard_records(files: list[str], training: bool, seed: int, deterministic: bool) -> tf.data.Dataset:
     """Stage 1: read the split's shards, interleaved (shard order shuffled each epoch in training)."""
-    files = [str(p) for p in info.shard_paths(split)]
-    if info.splits[split].clips == 0:
-        raise UserError(f"split '{split}' of {info.data_dir} has no clips (all were skipped when preparing)")
     ds = tf.data.Dataset.from_tensor_slices(files)
     if training:
         ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -200,6 +197,9 @@ def make_dataset(
     Evaluation is always deterministic: same clips, same frames, same order every time.
     """
     info = data_dir if isinstance(data_dir, DatasetInfo) else load_dataset_info(data_dir)
+    files = [str(p) for p in info.shard_paths(split)]
+    if info.splits[split].clips == 0:
+        raise UserError(f"split '{split}' of {info.data_dir} has no clips (all were skipped when preparing)")
     for name, value in (("frames", frames), ("size", size), ("batch", batch), ("shuffle_buffer", shuffle_buffer)):
         if value <= 0:
             raise UserError(f"{name} must be positive, got {value}")
@@ -211,7 +211,7 @@ def make_dataset(
     augment.validate()
     deterministic = deterministic or not training
 
-    ds = _shard_records(info, split, training, seed, deterministic)
+    ds = _shard_records(files, training, seed, deterministic)
     if training:
         ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
         # One random int per clip, a new stream each epoch: the per-clip seed of the stateless ops below.
