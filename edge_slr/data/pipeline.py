@@ -3,7 +3,8 @@
 Named stages, in order: interleaved shard reading -> (train: shuffle) -> parse -> temporal sampling
 (train: one random frame per segment, TSN-style; eval: the centre of each segment) -> decode the
 sampled JPEGs only -> spatial transform (train: random resized crop + small rotation, optional
-flip, brightness/contrast; eval: the central crop of :data:`EVAL_CROP_FRACTION`) -> batch -> prefetch.
+flip, brightness/contrast, as one OpenCV warp and lookup table; eval: the central crop of
+:data:`EVAL_CROP_FRACTION`) -> batch -> prefetch.
 
 Clips come out as float32 RGB in [0, 255], shape (B, T, size, size, 3), with int32 labels: models
 normalize their own input. Training randomness is drawn per clip from a seeded stream and applied
@@ -193,7 +194,7 @@ def make_dataset(
     (default :class:`AugmentConfig`; pass ``AugmentConfig(crop_scale=(1, 1), max_rotation_deg=0,
     brightness=0, contrast=0)`` for sampling jitter only). The dataset is finite: call
     ``.repeat()`` for step-based training. ``deterministic=False`` lets parallel stages emit
-    clips out of order (a little faster); the clips themselves stay reproducible.
+    clips out of order (measured here: no faster on 2 cores); a run is then not exactly repeatable.
     Evaluation is always deterministic: same clips, same frames, same order every time.
     """
     info = data_dir if isinstance(data_dir, DatasetInfo) else load_dataset_info(data_dir)

@@ -12,6 +12,7 @@ Bad clips (missing, empty, corrupt, too short) are skipped and listed with their
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -264,7 +265,7 @@ def prepare(cfg: PrepareConfig) -> PrepareResult:
     """Prepare ``cfg.src`` into ``cfg.out``; see the module docstring."""
     start = time.perf_counter()
     _validate(cfg)
-    cfg = PrepareConfig(**{**cfg.__dict__, "out": Path(cfg.out).expanduser().resolve()})
+    cfg = replace(cfg, out=Path(cfg.out).expanduser().resolve())
     listing = list_clips(cfg.src, cfg.layout)
     clips, report = assign_splits(listing.clips, cfg.split, cfg.val, cfg.seed)
     shards = plan_shards(clips, cfg.shard_size, cfg.seed)
@@ -311,7 +312,7 @@ def format_summary(result: PrepareResult) -> str:
     return "\n".join(lines)
 
 
-def prepare_cmd(args: Any) -> int:
+def prepare_cmd(args: argparse.Namespace) -> int:
     """CLI target of ``edge-slr prepare``."""
     cfg = PrepareConfig(
         src=Path(args.src), out=Path(args.out), layout=args.layout, store_frames=args.store_frames,
