@@ -14,6 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+# mkstemp creates files readable by the owner only; outputs should get the usual umask-based mode.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
@@ -28,6 +33,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
         prefix=f".{target.name}.", suffix=target.suffix if suffix is None else suffix, dir=target.parent
     )
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
