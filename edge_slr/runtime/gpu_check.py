@@ -661,11 +661,11 @@ def _fp16_weight_dequantizes(sg: SubgraphInfo) -> dict[int, int]:
     return found
 
 
-def _side_effect_edges(g: _Graph) -> list[tuple[int, int]]:
+def _side_effect_edges(sg: SubgraphInfo) -> list[tuple[int, int]]:
     """Control edges chaining ops that might have side effects (resource tensors, control flow)."""
     edges, last = [], -1
-    for op in g.sg.operators:
-        touches_resource = any(t >= 0 and g.tensor(t).dtype == "resource" for t in op.inputs + op.outputs)
+    for op in sg.operators:
+        touches_resource = any(t >= 0 and sg.tensors[t].dtype == "resource" for t in op.inputs + op.outputs)
         if touches_resource or op.op in ("IF", "WHILE", "CALL_ONCE"):
             if last >= 0:
                 edges.append((last, op.index))
@@ -673,13 +673,19 @@ def _side_effect_edges(g: _Graph) -> list[tuple[int, int]]:
     return edges
 
 
-def _partition(g: _Graph, supported: set[int]) -> list[tuple[bool, list[int]]]:
-    """Greedy node subsets of alternating kind (delegated or not), as TFLite builds them for a delegate."""
-    ops = g.sg.operators
+def partition_nodes(sg: SubgraphInfo, supported: set[int]) -> list[tuple[bool, list[int]]]:
+    """Split a subgraph's ops into node subsets the way TFLite does before handing some to a delegate.
+
+    Returns ``(delegated, op indices)`` per subset, in creation order. Mirrors the greedy mode of
+    ``PartitionGraphIntoIndependentNodeSubsets`` (the default): each subset grows with every op of
+    its kind whose inputs are ready, even past ops of the other kind, so one unsupported op splits
+    the graph only where data really flows through it.
+    """
+    ops = sg.operators
     produced = {t for op in ops for t in op.outputs if t >= 0}
-    ready: set[int] = {t for t in range(len(g.sg.tensors)) if t not in produced}
+    ready: set[int] = {t for t in range(len(sg.tensors)) if t not in produced}
     done = [False] * len(ops)
-    edges = _side_effect_edges(g)
+    edges = _side_effect_edges(sg)
     waiting = Counter(dst for _, dst in edges)
     subsets: list[tuple[bool, list[int]]] = []
     while True:
@@ -713,7 +719,7 @@ def _check_subgraph(sg: SubgraphInfo, signatures: tuple[str, ...], config: GpuCh
     folded = {g.producers[t][0] for t in fp16}
     reasons = {op.index: _op_reasons(op, g, config) for op in sg.operators if op.index not in folded}
     supported = {i for i, r in reasons.items() if not r}
-    partitions = [nodes for kind, nodes in _partition(g, supported) if kind]
+    partitions = [nodes for kind, nodes in partition_nodes(sg, supported) if kind]
     if len(supported) + len(folded) == len(sg.operators):
         on_gpu = {op.index for op in sg.operators}  # full delegation takes the fp16 DEQUANTIZEs too
     else:

@@ -97,7 +97,7 @@ class TFLiteRunner:
             raise UserError(f"ai-edge-litert cannot load {self.path}: {_first_line(exc)}") from None
         self._sig_runners: dict[str, Any] = {}
         self._specs: dict[str | None, tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]] = {}
-        self._primary_shapes: dict[int, tuple[int, ...]] = {}  # input shapes after resizes (no-signature models)
+        self._primary_shapes: dict[int, tuple[int, ...]] = {}  # resized inputs, no-signature models
 
     # -- what the model expects --------------------------------------------------------------
 
@@ -178,7 +178,8 @@ class TFLiteRunner:
                 raise unknown_choice("signature", signature, self.signatures)
             return signature
         if self._default is None and self.signatures:
-            raise UserError(f"{self.path.name} has signatures {', '.join(self.signatures)}; name the one to run")
+            names = ", ".join(self.signatures)
+            raise UserError(f"{self.path.name} has signatures {names}; name the one to run")
         return self._default
 
     def _signature_runner(self, key: str) -> Any:
@@ -206,17 +207,19 @@ class TFLiteRunner:
         names = [s.name for s in specs]
         if not isinstance(inputs, Mapping):
             if len(specs) != 1:
-                raise UserError(f"{where} has {len(specs)} inputs ({', '.join(names)}); pass a dict name -> array")
+                raise UserError(f"{where} has {len(specs)} inputs ({', '.join(names)}); "
+                                "pass a dict name -> array")
             inputs = {specs[0].name: inputs}
         unknown = sorted(set(inputs) - set(names))
         missing = [n for n in names if n not in inputs]
         if unknown or missing:
-            raise UserError(f"{where} takes inputs {', '.join(names)}; "
-                            + (f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"))
+            problem = f"missing {', '.join(missing)}" if missing else f"unknown {', '.join(unknown)}"
+            raise UserError(f"{where} takes inputs {', '.join(names)}; {problem}")
         return {s.name: _convert(np.asarray(inputs[s.name]), s, where) for s in specs}
 
     def _run_primary(self, interpreter: Interpreter, feed: dict[str, np.ndarray],
-                     in_specs: tuple[TensorSpec, ...], out_specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
+                     in_specs: tuple[TensorSpec, ...],
+                     out_specs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
         """Models without signatures: set tensors of the primary subgraph directly."""
         resized = False
         for spec in in_specs:

@@ -37,9 +37,16 @@ class XnnpackStats:
     name: str
     signatures: tuple[str, ...]
     total_ops: int
-    delegated_ops: int
-    partitions: int
+    partition_ops: tuple[tuple[int, ...], ...]  # op indices of each partition (one DELEGATE node each)
     cpu_ops: tuple[tuple[int, str], ...]  # (op index, op name) of the ops left to TFLite's own kernels
+
+    @property
+    def delegated_ops(self) -> int:
+        return sum(len(p) for p in self.partition_ops)
+
+    @property
+    def partitions(self) -> int:
+        return len(self.partition_ops)
 
     @property
     def fraction(self) -> float:
@@ -86,24 +93,26 @@ def delegation_of(interpreter: Interpreter, subgraph: SubgraphInfo,
     original, added = ops[:n_original], ops[n_original:]
     producer = {int(t): i for i, op in enumerate(original) for t in op["outputs"]}
     delegated: set[int] = set()
-    delegate_nodes = [op for op in added if op["op_name"] == "DELEGATE"]
-    for node in delegate_nodes:
+    partitions = []
+    for node in (op for op in added if op["op_name"] == "DELEGATE"):
         boundary = {int(t) for t in node["inputs"]}
         stack = [int(t) for t in node["outputs"]]
+        members: set[int] = set()
         while stack:
             t = stack.pop()
             i = producer.get(t)
-            if t in boundary or i is None or i in delegated:
+            if t in boundary or i is None or i in members:
                 continue
-            delegated.add(i)
+            members.add(i)
             stack.extend(int(x) for x in original[i]["inputs"] if x >= 0)
+        partitions.append(tuple(sorted(members)))
+        delegated |= members
     return XnnpackStats(
         subgraph=subgraph.index,
         name=subgraph.name,
         signatures=signatures,
         total_ops=n_original,
-        delegated_ops=len(delegated),
-        partitions=len(delegate_nodes),
+        partition_ops=tuple(partitions),
         cpu_ops=tuple((op.index, op.name) for op in subgraph.operators if op.index not in delegated),
     )
 
