@@ -108,6 +108,60 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it holds an earlier synth output")
 
 
+def _add_train(p: argparse.ArgumentParser) -> None:
+    from edge_slr.train.config import AUGMENTS, STRATEGIES, TrainConfig
+
+    d = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
+    p.add_argument("--arch", required=True, help="architecture name (see `edge-slr models`)")
+    p.add_argument("--data", required=True, help="prepared data folder (from `edge-slr prepare`)")
+    p.add_argument("--out", default=None, help="run folder (default: runs/ARCH)")
+    p.add_argument("--epochs", type=_positive_int, default=d["epochs"], help=f"epochs (default: {d['epochs']})")
+    p.add_argument("--batch", type=_positive_int, default=d["batch"],
+                   help=f"global batch size, split across GPUs and workers (default: {d['batch']})")
+    p.add_argument("--lr", type=_positive_float, default=d["lr"],
+                   help=f"peak learning rate of AdamW after warm-up (default: {d['lr']:g})")
+    p.add_argument("--weight-decay", type=float, default=d["weight_decay"],
+                   help=f"AdamW weight decay (default: {d['weight_decay']:g})")
+    p.add_argument("--warmup-epochs", type=float, default=d["warmup_epochs"],
+                   help=f"linear warm-up length before the cosine decay (default: {d['warmup_epochs']:g})")
+    p.add_argument("--label-smoothing", type=float, default=d["label_smoothing"],
+                   help=f"label smoothing of the cross-entropy (default: {d['label_smoothing']:g})")
+    p.add_argument("--frames", type=_positive_int, default=d["frames"],
+                   help=f"frames per clip (default: {d['frames']})")
+    p.add_argument("--size", type=_positive_int, default=d["size"],
+                   help=f"frame height and width in pixels (default: {d['size']})")
+    p.add_argument("--width", type=_positive_float, default=d["width"],
+                   help=f"channel width multiplier (default: {d['width']:g})")
+    p.add_argument("--augment", choices=AUGMENTS, default=d["augment"],
+                   help="none: temporal jitter only; default: + crop, rotation, brightness/contrast; "
+                        "color: + random channel order and gray, against colour confounds (default: default)")
+    p.add_argument("--hflip", action="store_true",
+                   help="also mirror clips at random (off: mirroring swaps the dominant hand)")
+    p.add_argument("--train-split", default=d["train_split"], help=f"training split (default: {d['train_split']})")
+    p.add_argument("--val-split", default=d["val_split"], help=f"validation split (default: {d['val_split']})")
+    p.add_argument("--seed", type=int, default=d["seed"], help=f"random seed (default: {d['seed']})")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="float16 compute on GPU (float32 weights and logits); ignored with a warning on CPU")
+    p.add_argument("--strategy", choices=STRATEGIES, default=d["strategy"],
+                   help="auto: all visible GPUs (MirroredStrategy when 2+); mirrored; multiworker: "
+                        "MultiWorkerMirroredStrategy from TF_CONFIG (default: auto)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last completed epoch (same arguments)")
+    p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
+    p.add_argument("--verbose", action="store_true", help="also show Keras' per-batch progress bar")
+
+
+def _add_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="run folder (its best.keras), a .keras file in a run folder, or a .tflite export")
+    p.add_argument("--data", default=None, help="prepared data folder (default: the one the run was trained on)")
+    p.add_argument("--split", default="val", help="split to evaluate (default: val)")
+    p.add_argument("--batch", type=_positive_int, default=8, help="clips per batch (default: 8)")
+    p.add_argument("--out", default=None, help="folder for the report files (default: the model's folder)")
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="TFLite interpreter threads (default: every core)")
+    p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+
+
 COMMANDS: dict[str, Command] = {
     "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
     "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
@@ -118,6 +172,10 @@ COMMANDS: dict[str, Command] = {
                          _add_check_gpu, "edge_slr.runtime.gpu_check:check_gpu_cmd"),
     "synth": Command("generate rendered sign clips (or a --stream test video) for tests and demos", _add_synth,
                      "edge_slr.data.synth:synth_cmd"),
+    "train": Command("train an architecture on prepared data into a run folder (resumable)", _add_train,
+                     "edge_slr.train.trainer:train_cmd"),
+    "evaluate": Command("top-1/top-5, per-class accuracy and confusion matrix of a .keras or .tflite model",
+                        _add_evaluate, "edge_slr.train.evaluate:evaluate_cmd"),
 }
 
 

@@ -1,0 +1,95 @@
+"""The configuration of one training run: built from the CLI, written first to ``config.json``.
+
+No TensorFlow here: the run folder, the exporter and the evaluator read the config without it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from edge_slr.errors import UserError, unknown_choice
+
+STRATEGIES = ("auto", "mirrored", "multiworker")
+# Training augmentation presets (see edge_slr.data.pipeline.AugmentConfig for the spatial part):
+#   none    - temporal sampling jitter only;
+#   default - random resized crop, small rotation, brightness/contrast;
+#   color   - default plus per-clip colour scrambling (random channel order, random grayscale), for data
+#             whose background or clothing colour is confounded with the class.
+AUGMENTS = ("none", "default", "color")
+# Fields that may differ when a run is resumed: they say how to run, not what is trained.
+RESUME_FREE_FIELDS = frozenset({"out", "resume", "overwrite", "strategy", "verbose"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run. Defaults suit small data on one GPU or a CPU."""
+
+    arch: str
+    data: Path  # prepared data folder (dataset.json + shards); stored absolute
+    out: Path  # run folder, e.g. runs/NAME
+    epochs: int = 30
+    batch: int = 8  # global batch size: split across replicas and workers
+    lr: float = 1e-3  # peak learning rate, reached at the end of warm-up
+    weight_decay: float = 0.05  # AdamW decoupled decay; not applied to biases and normalization parameters
+    warmup_epochs: float = 1.0  # linear warm-up from 0, then cosine decay to 0 at the last step
+    label_smoothing: float = 0.1
+    frames: int = 16
+    size: int = 112
+    width: float = 1.0
+    augment: str = "default"
+    hflip: bool = False  # off by default: mirroring swaps the dominant hand (GUIDE.md)
+    train_split: str = "train"
+    val_split: str = "val"
+    seed: int = 0
+    mixed_precision: bool = False
+    strategy: str = "auto"
+    resume: bool = False
+    overwrite: bool = False
+    verbose: bool = False  # also show Keras' per-batch progress bar
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data", Path(self.data).expanduser().resolve())
+        object.__setattr__(self, "out", Path(self.out).expanduser())
+        self.validate()
+
+    def validate(self) -> None:
+        """Reject impossible values with one line each, before any data or TensorFlow is touched."""
+        for name in ("epochs", "batch", "frames", "size"):
+            if getattr(self, name) <= 0:
+                raise UserError(f"--{name} must be a positive integer, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UserError(f"--lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise UserError(f"--weight-decay must be 0 or more, got {self.weight_decay}")
+        if not 0 <= self.warmup_epochs <= self.epochs:
+            raise UserError(f"--warmup-epochs must be between 0 and --epochs ({self.epochs}), got {self.warmup_epochs}")
+        if not 0 <= self.label_smoothing < 1:
+            raise UserError(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.strategy not in STRATEGIES:
+            raise unknown_choice("strategy", self.strategy, STRATEGIES)
+        if self.augment not in AUGMENTS:
+            raise unknown_choice("augment preset", self.augment, AUGMENTS)
+        if self.resume and self.overwrite:
+            raise UserError("--resume continues a run and --overwrite deletes it: use one of them")
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready fields (paths as strings)."""
+        out = asdict(self)
+        out["data"], out["out"] = str(self.data), str(self.out)
+        return out
+
+    def differences(self, saved: dict[str, Any]) -> list[str]:
+        """Fields (other than :data:`RESUME_FREE_FIELDS`) whose saved value differs from this config."""
+        mine = self.to_json()
+        return [f.name for f in fields(self) if f.name not in RESUME_FREE_FIELDS and saved.get(f.name) != mine[f.name]]
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainConfig:
+        """Build the config from ``edge-slr train`` arguments (argparse names are the field names)."""
+        values = {f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)}
+        if values.get("out") is None:
+            values["out"] = Path("runs") / values["arch"]
+        return cls(**values)
