@@ -162,12 +162,31 @@ def _add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
 
 
+def _add_export(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="RUN_OR_MODEL", help="run folder from `edge-slr train`, or a .keras file in one")
+    p.add_argument("--quant", default="fp32", help="fp32 | fp16 | dynamic | int8 | qat (default: fp32)")
+    p.add_argument("--out", help="output .tflite path (default: RUN/export/ARCH_QUANT.tflite)")
+    p.add_argument("--calib-data", metavar="DIR",
+                   help="prepared dataset for calibration and parity (default: the run's training data)")
+    p.add_argument("--calib", type=_positive_int, default=100, help="calibration clips for int8/qat (default: 100)")
+    p.add_argument("--io-dtype", default="float32", choices=["float32", "int8", "uint8"],
+                   help="input type of int8/qat models; int8/uint8 let a device feed integer frames (default: float32)")
+    p.add_argument("--streaming", action="store_true",
+                   help="CNN+LSTM only: one file with encode_frame, lstm_step and classify signatures")
+    p.add_argument("--val-clips", type=int, default=100,
+                   help="validation clips for the Keras-vs-TFLite parity and accuracy report; 0 skips (default: 100)")
+    p.add_argument("--qat-epochs", type=_positive_int, default=2, help="QAT fine-tuning epochs (default: 2)")
+    p.add_argument("--threads", type=_positive_int, help="CPU threads for parity runs (default: all cores)")
+
+
 COMMANDS: dict[str, Command] = {
     "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
     "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
                        "edge_slr.models.commands:summary_cmd"),
     "prepare": Command("decode a sign video dataset into TFRecord shards and dataset.json", _add_prepare,
                        "edge_slr.data.prepare:prepare_cmd"),
+    "export-tflite": Command("quantize a trained run and export a 4-D-only .tflite with model card and report",
+                             _add_export, "edge_slr.export.commands:export_cmd"),
     "check-gpu": Command("report op by op what the TFLite GPU delegate would refuse (exit 1 if any)",
                          _add_check_gpu, "edge_slr.runtime.gpu_check:check_gpu_cmd"),
     "synth": Command("generate rendered sign clips (or a --stream test video) for tests and demos", _add_synth,

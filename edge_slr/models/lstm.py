@@ -34,22 +34,25 @@ class ExplicitLSTM(keras.layers.Layer):
         super().build(input_shape)
 
     def step(self, x_t, h, c):
-        """One time step: ``(x_t (B, F), h (B, U), c (B, U)) -> (h, c)``."""
-        z = tf.matmul(x_t, self.kernel) + tf.matmul(h, self.recurrent_kernel) + self.bias
+        """One time step: ``(x_t (B, F), h (B, U), c (B, U)) -> (h, c)``; ``h = c = None`` is the zero state."""
+        z = tf.matmul(x_t, self.kernel) + self.bias
+        if h is not None:
+            z = z + tf.matmul(h, self.recurrent_kernel)
         i, f, g, o = tf.split(z, 4, axis=-1)
-        c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+        c = tf.sigmoid(i) * tf.tanh(g) if c is None else tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
         h = tf.sigmoid(o) * tf.tanh(c)
         return h, c
 
     def call(self, x):  # noqa: D102
-        steps = int(x.shape[1])
-        zeros = tf.zeros_like(x[:, 0, :1]) * tf.zeros((1, self.units), dtype=x.dtype)  # (B, U) without a rank-5 op
-        h = c = zeros
+        # Unit-stride slices + reshapes, concatenation instead of stack: shrinking STRIDED_SLICE and
+        # PACK are ops that the GPU delegate or XNNPACK refuse.
+        steps, features = int(x.shape[1]), int(x.shape[2])
+        h = c = None
         outputs = []
         for t in range(steps):
-            h, c = self.step(x[:, t], h, c)
-            outputs.append(h)
-        return tf.stack(outputs, axis=1) if self.return_sequences else h
+            h, c = self.step(tf.reshape(x[:, t:t + 1], (-1, features)), h, c)
+            outputs.append(tf.reshape(h, (-1, 1, self.units)))
+        return _concat_in_groups(outputs, axis=1) if self.return_sequences else h
 
     def compute_output_shape(self, input_shape):  # noqa: D102
         input_shape = tf.TensorShape(input_shape)
@@ -59,6 +62,14 @@ class ExplicitLSTM(keras.layers.Layer):
 
     def get_config(self) -> dict[str, Any]:  # noqa: D102
         return {**super().get_config(), "units": self.units, "return_sequences": self.return_sequences}
+
+
+def _concat_in_groups(tensors: list, axis: int, group: int = 4):
+    """Concatenate as a tree of CONCATENATIONs with at most ``group`` inputs (XNNPACK's limit is 5)."""
+    while len(tensors) > 1:
+        tensors = [tensors[i] if len(tensors[i:i + group]) == 1 else tf.concat(tensors[i:i + group], axis=axis)
+                   for i in range(0, len(tensors), group)]
+    return tensors[0]
 
 
 def lstm_layer(units: int, form: str, return_sequences: bool, name: str):

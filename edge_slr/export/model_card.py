@@ -1,0 +1,48 @@
+"""Build the model card (metadata) an export embeds, from the trained run and the conversion."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from typing import Any
+
+from edge_slr import __version__
+from edge_slr.export.edge_model import LoadedModel
+from edge_slr.models.registry import KINETICS_MEAN, KINETICS_STD
+from edge_slr.runtime.model_card import CARD_FORMAT
+
+DEFAULT_FPS = 25.0  # the live pipeline resamples the camera to this rate unless the run recorded another
+
+
+def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, flops: int,
+               model_bytes: bytes, signatures: dict[str, Any], input_quant: dict[str, Any] | None) -> dict[str, Any]:
+    """The JSON model card; ``content_sha256`` hashes the .tflite bytes before the card is embedded."""
+    frames, size = loaded.frames, loaded.size
+    return {
+        "format": CARD_FORMAT,
+        "arch": loaded.arch,
+        "family": loaded.family,
+        "width": loaded.width,
+        "num_classes": loaded.num_classes,
+        "labels": loaded.labels,
+        "input": {
+            "frames": frames, "size": size, "channels": 3, "color": "RGB",
+            "layout": "(N*T)HWC: one clip of T frames in the batch axis" if not streaming
+            else "one frame (1, H, W, 3) per encode_frame call",
+            "shape": [frames, size, size, 3] if not streaming else [1, size, size, 3],
+            "dtype": io_dtype, "value_range": [0, 255],
+            "normalization": "inside the model: (x / 255 - mean) / std",
+            "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD),
+            "quantization": input_quant,
+        },
+        "fps": float(loaded.config.get("fps", DEFAULT_FPS)),
+        "quantization": quant,
+        "flops_per_clip": flops,
+        "streaming": streaming,
+        "signatures": signatures,
+        "source_run": str(loaded.run_dir),
+        "source_model": str(loaded.model_path),
+        "content_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "edge_slr_version": __version__,
+        "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+    }

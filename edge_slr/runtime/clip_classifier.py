@@ -1,0 +1,59 @@
+"""Classify whole clips with an exported .tflite model (full-clip or streaming), TensorFlow-free.
+
+Used by evaluation and the export report, so accuracy of a .tflite file is measured by the same
+code a device runs.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from edge_slr.errors import UserError
+from edge_slr.runtime.model_card import ModelCard, read_model_card
+from edge_slr.runtime.runner import TFLiteRunner
+
+
+class ClipClassifier:
+    """Logits for one clip of raw RGB frames ``(T, H, W, 3)`` in [0, 255].
+
+    A full-clip model takes the clip as one ``(T, H, W, 3)`` tensor (time in the batch axis). A
+    streaming model encodes frame by frame (``encode_frame``) and classifies the feature window
+    (``classify``), exactly as the live pipeline does.
+    """
+
+    def __init__(self, model_path: str | os.PathLike[str], num_threads: int | None = None,
+                 use_xnnpack: bool = True):
+        self.runner = TFLiteRunner(model_path, num_threads=num_threads, use_xnnpack=use_xnnpack)
+        self.card: ModelCard = read_model_card(self.runner.model)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.card.labels
+
+    def _check(self, clip: np.ndarray) -> np.ndarray:
+        expected = (self.card.frames, self.card.size, self.card.size, 3)
+        if clip.shape != expected:
+            raise UserError(f"clip shape {clip.shape} does not match the model's input {expected} (T, H, W, RGB)")
+        # Float in, so the runner quantizes with the input tensor's own scale and zero point.
+        return clip.astype(np.float32, copy=False)
+
+    def predict(self, clip: np.ndarray) -> np.ndarray:
+        """Float logits ``(num_classes,)`` for one clip."""
+        clip = self._check(np.asarray(clip))
+        if not self.card.streaming:
+            out = self.runner.run(clip)
+            return next(iter(out.values())).reshape(-1)
+        features = np.concatenate(
+            [self.runner.run(clip[t:t + 1], "encode_frame")["feature"] for t in range(clip.shape[0])], axis=0)
+        return self.runner.run(features, "classify")["logits"].reshape(-1)
+
+    def close(self) -> None:
+        self.runner.close()
+
+    def __enter__(self) -> ClipClassifier:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
