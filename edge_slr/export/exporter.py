@@ -85,12 +85,22 @@ def export(cfg: ExportConfig) -> ExportReport:
     from edge_slr.runtime.tflite_file import parse_model, set_metadata
     from edge_slr.runtime.xnnpack import xnnpack_stats
 
+    from edge_slr.models import get_model_info
+    from edge_slr.train.run_folder import load_run
+
     fmt = get_format(cfg.quant)
     started = time.perf_counter()
+    run = load_run(cfg.source)  # cheap checks first: no model is loaded before the arguments are known good
+    data = _data_dir(cfg, run.config)
+    family = get_model_info(run.arch).family
+    if cfg.streaming and family != "lstm":
+        raise UserError(f"--streaming applies to the CNN+LSTM family; {run.arch} is a 3-D model")
+    if cfg.quant == "qat" and family != "3d":
+        raise UserError(f"--quant qat supports the 3-D family; {run.arch} has LSTMs, which tfmot cannot train "
+                        "quantization-aware: use --quant int8 (post-training) instead")
+    if fmt.needs_calibration:
+        data = _require_data(data, f"--quant {cfg.quant}")
     loaded = load_trained(cfg.source)
-    if cfg.streaming and loaded.family != "lstm":
-        raise UserError(f"--streaming applies to the CNN+LSTM family; {loaded.arch} is a 3-D model")
-    data = _data_dir(cfg, loaded.config)
     clip_shape = (loaded.frames, loaded.size, loaded.size, 3)
     suffix = "_stream" if cfg.streaming else ""
     out = cfg.out or loaded.run_dir / "export" / f"{loaded.arch}_{cfg.quant}{suffix}.tflite"
@@ -98,7 +108,6 @@ def export(cfg: ExportConfig) -> ExportReport:
     model = loaded.edge
     representative = None
     if fmt.needs_calibration:
-        data = _require_data(data, f"--quant {cfg.quant}")
         representative = representative_from(calibration_clips(data, "train", loaded.frames, loaded.size), cfg.calib)
     if cfg.quant == "qat":
         from edge_slr.export.qat import quantize_aware_finetune
