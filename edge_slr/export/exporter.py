@@ -79,13 +79,12 @@ def export(cfg: ExportConfig) -> ExportReport:
     from edge_slr.export.convert import calibration_clips, convert_clip_model, representative_from
     from edge_slr.export.edge_model import load_trained
     from edge_slr.export.model_card import build_card
+    from edge_slr.models import get_model_info
     from edge_slr.models.summary import count_flops
     from edge_slr.runtime.clip_classifier import ClipClassifier
     from edge_slr.runtime.gpu_check import check_model
     from edge_slr.runtime.tflite_file import parse_model, set_metadata
     from edge_slr.runtime.xnnpack import xnnpack_stats
-
-    from edge_slr.models import get_model_info
     from edge_slr.train.run_folder import load_run
 
     fmt = get_format(cfg.quant)
