@@ -1,10 +1,10 @@
 """``edge-slr synth``: generated sign clips for tests, demos and benchmarks (NumPy and OpenCV only).
 
 Real sign datasets cannot be downloaded everywhere, so the project renders learnable data of its own:
-a stylised signer performs the classes of :mod:`edge_slr.data.synth_signs`. Appearance (skin, hair,
-clothes, background, body size and place) is drawn per signer; framing, lighting, noise, speed and
-small deviations of the motion per clip. All of it is independent of the label, so only the motion
-identifies a class and a signer split measures what it should.
+a stylised signer performs the classes of :mod:`edge_slr.data.synth_signs`. Each signer has their own
+skin, hair, build, signing habits, shirts and recording rooms; each clip picks one shirt and room and
+draws its own framing, lighting, noise, speed and small deviations of the motion. None of it depends
+on the label, so only the motion identifies a class and a signer split measures what it should.
 
 Determinism: every clip has its own random generator seeded by (seed, signer, class, clip), so the
 same seed gives the same frames whatever is generated around it.
@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from edge_slr import __version__
-from edge_slr.data.synth_render import Appearance, Camera, Scene
+from edge_slr.data.synth_render import RGB, Appearance, Camera, Scene
 from edge_slr.data.synth_signs import MAX_CLASSES, SIGNS, HandTrack, Style, class_names, perform, rest_period
 from edge_slr.errors import UserError
 from edge_slr.utils.atomic import atomic_path, write_json, write_text
@@ -142,14 +142,25 @@ _SKIN_TONES = np.array([[246, 222, 200], [226, 184, 150], [196, 142, 104], [150,
 _HAIR = np.array([[28, 22, 20], [70, 45, 30], [122, 82, 48], [205, 175, 115], [160, 160, 160], [145, 62, 32]], float)
 
 
-def sample_appearance(seed: int, signer: int) -> tuple[Appearance, Style]:
-    """What signer number ``signer`` looks like and how they sign (their habits, before clip noise)."""
-    rng = np.random.default_rng([seed, 1, signer])
-    t = rng.uniform(0, len(_SKIN_TONES) - 1)
-    i = min(int(t), len(_SKIN_TONES) - 2)
-    skin = _SKIN_TONES[i] + (_SKIN_TONES[i + 1] - _SKIN_TONES[i]) * (t - i) + rng.normal(0, 5, 3)
-    shirt = _distinct(rng, lambda: _hsv(rng, (0.2, 0.9), (0.2, 0.85)), [skin], 110)
-    background = _distinct(rng, lambda: _hsv(rng, (0.05, 0.6), (0.3, 0.95)), [skin, shirt], 80)
+WARDROBE, ROOMS = 3, 3  # shirts and recording rooms per signer: clips differ in clothes and background too
+
+
+@dataclass(frozen=True)
+class Signer:
+    """One synthetic person: looks and signing habits, and the shirts and rooms they are recorded in.
+
+    Clothes and background change from clip to clip (several recording sessions), so even three
+    training signers show a model many colour combinations; skin, hair, build and habits stay.
+    """
+
+    look: Appearance  # shirt and background here are those of the first session
+    shirts: tuple[RGB, ...]
+    rooms: tuple[tuple[RGB, RGB, tuple], ...]  # background, background_far, props
+    habit: Style
+
+
+def _room(rng: np.random.Generator, skin: np.ndarray, shirts: list[np.ndarray]) -> tuple[RGB, RGB, tuple]:
+    background = _distinct(rng, lambda: _hsv(rng, (0.05, 0.6), (0.3, 0.95)), [skin, *shirts], 70)
     far = np.clip(background * rng.uniform(0.7, 1.15) + rng.normal(0, 12, 3), 0, 255)
     props = []
     for _ in range(rng.integers(0, 4)):
@@ -157,23 +168,37 @@ def sample_appearance(seed: int, signer: int) -> tuple[Appearance, Style]:
         colour = _distinct(rng, lambda: np.clip(background * rng.uniform(0.55, 1.35) + rng.normal(0, 25, 3), 0, 255),
                            [skin], 60)
         props.append((x0, y0, x0 + rng.uniform(0.15, 0.7), y0 + rng.uniform(0.2, 0.9), _rgb(colour)))
-    appearance = Appearance(
+    return _rgb(background), _rgb(far), tuple(props)
+
+
+def sample_signer(seed: int, signer: int) -> Signer:
+    """Signer number ``signer`` of this seed (drawn from its own generator, never from a label)."""
+    rng = np.random.default_rng([seed, 1, signer])
+    t = rng.uniform(0, len(_SKIN_TONES) - 1)
+    i = min(int(t), len(_SKIN_TONES) - 2)
+    skin = _SKIN_TONES[i] + (_SKIN_TONES[i + 1] - _SKIN_TONES[i]) * (t - i) + rng.normal(0, 5, 3)
+    shirts = []
+    for _ in range(WARDROBE):
+        shirts.append(_distinct(rng, lambda: _hsv(rng, (0.2, 0.9), (0.2, 0.85)), [skin], 110))
+    rooms = tuple(_room(rng, skin, shirts) for _ in range(ROOMS))
+    look = Appearance(
         skin=_rgb(skin), hair=_rgb(_HAIR[rng.integers(len(_HAIR))] + rng.normal(0, 6, 3)),
-        hair_style=str(rng.choice(["none", "short", "short", "long"])), shirt=_rgb(shirt), background=_rgb(background),
-        background_far=_rgb(far), props=tuple(props), body_scale=rng.uniform(0.9, 1.08),
+        hair_style=str(rng.choice(["none", "short", "short", "long"])), shirt=_rgb(shirts[0]),
+        background=rooms[0][0], background_far=rooms[0][1], props=rooms[0][2], body_scale=rng.uniform(0.9, 1.08),
         body_offset=(rng.uniform(-0.12, 0.12), rng.uniform(-0.05, 0.08)), hand_size=rng.uniform(0.92, 1.08))
-    style = Style(amplitude=rng.uniform(0.9, 1.1), offset=(rng.normal(0, 0.04), rng.normal(0, 0.04)),
+    habit = Style(amplitude=rng.uniform(0.9, 1.1), offset=(rng.normal(0, 0.04), rng.normal(0, 0.04)),
                   tilt=rng.normal(0, 5), warp=0.0, idle_phase=(0.0, 0.0, 0.0, 0.0))
-    return appearance, style
+    return Signer(look, tuple(_rgb(c) for c in shirts), rooms, habit)
 
 
-def _clip_appearance(appearance: Appearance, rng: np.random.Generator) -> Appearance:
-    """The signer on another day: colours shift a little (dye, make-up, a different wall light)."""
+def _clip_appearance(signer: Signer, rng: np.random.Generator) -> Appearance:
+    """The signer in one session: one of their shirts and rooms, colours shifted a little (light, dye)."""
     def shift(colour):
-        return _rgb(np.array(colour, float) + rng.normal(0, 6, 3))
-    return dataclasses.replace(appearance, skin=shift(appearance.skin), shirt=shift(appearance.shirt),
-                               background=shift(appearance.background),
-                               background_far=shift(appearance.background_far))
+        return _rgb(np.array(colour, float) + rng.normal(0, 8, 3))
+    background, far, props = signer.rooms[rng.integers(len(signer.rooms))]
+    return dataclasses.replace(signer.look, skin=shift(signer.look.skin),
+                               shirt=shift(signer.shirts[rng.integers(len(signer.shirts))]),
+                               background=shift(background), background_far=shift(far), props=props)
 
 
 def _camera(rng: np.random.Generator) -> Camera:
@@ -207,11 +232,11 @@ def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: in
     """Render one dataset clip in memory: exactly what ``generate_dataset`` writes for this (class, signer, clip)."""
     if not 0 <= class_index < config.classes:
         raise UserError(f"class index must be 0..{config.classes - 1}, got {class_index}")
-    appearance, habit = sample_appearance(config.seed, signer)
+    person = sample_signer(config.seed, signer)
     rng = np.random.default_rng([config.seed, 2, signer, class_index, clip])
-    scene = Scene(_clip_appearance(appearance, rng), _camera(rng), config.width, config.height,
+    scene = Scene(_clip_appearance(person, rng), _camera(rng), config.width, config.height,
                   np.random.default_rng([config.seed, 4, signer, class_index, clip]))
-    style = _clip_style(habit, rng)
+    style = _clip_style(person.habit, rng)
     total = int(rng.integers(config.frame_range[0], config.frame_range[1] + 1))
     rest_in, rest_out = (max(1, round(total * rng.uniform(0.1, 0.2))) for _ in range(2))
     approach, core, retract = _sign_segments(rng, total - rest_in - rest_out)
@@ -349,16 +374,16 @@ def generate_stream(config: SynthConfig) -> tuple[Path, Path]:
     out = _require_out(config)
     names = class_names(config.classes)
     signer = config.signers
-    appearance, habit = sample_appearance(config.seed, signer)
+    person = sample_signer(config.seed, signer)
     rng = np.random.default_rng([config.seed, 3])
-    scene = Scene(_clip_appearance(appearance, rng), _camera(rng), config.width, config.height,
+    scene = Scene(_clip_appearance(person, rng), _camera(rng), config.width, config.height,
                   np.random.default_rng([config.seed, 5]))
     idle = tuple(rng.uniform(0, 2 * np.pi, 4))
     rest_range = (round(config.rest_seconds[0] * config.fps), round(config.rest_seconds[1] * config.fps))
 
     def rest(first: int) -> tuple[HandTrack, HandTrack]:
         count = max(1, int(rng.integers(rest_range[0], rest_range[1] + 1)))
-        return rest_period(first, count, config.fps, _clip_style(habit, rng, idle))
+        return rest_period(first, count, config.fps, _clip_style(person.habit, rng, idle))
 
     parts, truth, previous = [rest(0)], [], -1
     frame = len(parts[0][0])
@@ -367,7 +392,8 @@ def generate_stream(config: SynthConfig) -> tuple[Path, Path]:
         k = int(rng.choice(choices))
         total = int(rng.integers(config.frame_range[0], config.frame_range[1] + 1))
         approach, core, retract = _sign_segments(rng, round(total * rng.uniform(0.6, 0.8)))
-        parts.append(perform(SIGNS[k], frame, approach, core, retract, config.fps, _clip_style(habit, rng, idle)))
+        style = _clip_style(person.habit, rng, idle)
+        parts.append(perform(SIGNS[k], frame, approach, core, retract, config.fps, style))
         truth.append({"label": names[k], "class_index": k, "start_frame": frame,
                       "end_frame": frame + approach + core + retract - 1})
         frame += approach + core + retract
