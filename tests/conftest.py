@@ -24,12 +24,12 @@ def require_shared(path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    """A real prepared dataset: rendered synth clips (3 classes, 2 signers) through `prepare`, 48x48."""
+    """A real prepared dataset: rendered 48x48 synth clips (3 classes, 2 signers) through `prepare`, stored at 96."""
     from edge_slr.data.prepare import PrepareConfig, prepare
     from edge_slr.data.synth import SynthConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("tiny_dataset")
     generate_dataset(SynthConfig(out=root / "synth", classes=3, clips_per_class=2, signers=2, width=48, height=48,
                                  seed=3))
-    prepare(PrepareConfig(src=root / "synth", out=root / "prepared", size=48, store_frames=16, progress=False))
+    prepare(PrepareConfig(src=root / "synth", out=root / "prepared", size=96, store_frames=16, progress=False))
     return root / "prepared"

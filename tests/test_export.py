@@ -158,3 +158,28 @@ def test_failed_conversion_leaves_no_model(tiny_dataset, tmp_path, monkeypatch):
         export(ExportConfig(source=run, quant="fp32", val_clips=0))
     leftovers = [p.name for p in (run / "export").iterdir()] if (run / "export").exists() else []
     assert all(not name.startswith(".") for name in leftovers), leftovers
+
+
+def test_lowered_conv2d_model_matches_the_edge_model():
+    """QAT lowers SpatioTemporalConv to Keras Conv2D; the function must not change."""
+    from edge_slr.export.qat import lower_to_conv2d
+
+    ref = create_model("r3d_r2plus1d", 4, frames=8, size=32, width=0.25)
+    edge = create_model("r3d_r2plus1d", 4, frames=8, size=32, width=0.25, form="4d")
+    edge.set_weights(ref.get_weights())
+    lowered = lower_to_conv2d(edge)
+    x = np.random.default_rng(3).uniform(0, 255, (16, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(lowered(x).numpy(), edge(x).numpy(), atol=1e-4)
+    assert not any(type(layer).__name__ == "SpatioTemporalConv" for layer in lowered.layers)
+
+
+@pytest.mark.slow
+def test_qat_export_is_full_integer_and_delegable(tiny_dataset, tmp_path):
+    run = make_run(tmp_path / "run", "r2plus1d_small", tiny_dataset)
+    report = export(ExportConfig(source=run, quant="qat", qat_epochs=1, calib=2, val_clips=3))
+    assert_edge_graph(report.path)
+    assert all(x["delegated_ops"] == x["total_ops"] for x in report.xnnpack), report.xnnpack
+    graph = load_model(report.path).subgraphs[0]
+    conv_inputs = [graph.tensors[op.inputs[0]].dtype for op in graph.operators if op.op == "CONV_2D"]
+    assert conv_inputs and set(conv_inputs) == {"int8"}, conv_inputs
+    assert report.parity is not None and report.parity.clips == 3

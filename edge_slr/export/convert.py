@@ -22,7 +22,7 @@ def _io_type(tf, io_dtype: str):
 
 
 def configure(converter, quant: str, representative: RepresentativeData | None, io_dtype: str) -> None:
-    """Set ``converter`` up for format ``quant`` (``qat`` models carry their own ranges)."""
+    """Set ``converter`` up for format ``quant``."""
     tf, _ = import_tf()
     fmt = get_format(quant)
     if quant == "fp32":
@@ -36,9 +36,11 @@ def configure(converter, quant: str, representative: RepresentativeData | None, 
         # 12) is refused by the GPU delegate. Convolutions stay per-channel.
         converter._experimental_disable_per_channel_quantization_for_dense_layers = True
         return
-    if fmt.needs_calibration and quant == "int8":
+    if fmt.needs_calibration:
+        # int8 calibrates every range from these clips; a QAT model carries its own ranges, but the
+        # converter still insists on a representative dataset for full-integer output.
         if representative is None:
-            raise ValueError("int8 needs representative data")
+            raise ValueError(f"{quant} needs representative data")
         converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = _io_type(tf, io_dtype)

@@ -51,6 +51,26 @@ class Normalize(keras.layers.Layer):
         return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}
 
 
+def temporal_taps(seq, frames: int, t_out: int, kt: int, st: int, pt: int) -> list:
+    """Tap ``i`` of ``seq`` ``(B, T, H*W, C)`` holds padded frame ``i + st * t`` for every output frame ``t``.
+
+    Slices keep stride 1 (XNNPACK runs STRIDED_SLICE only with unit strides): for temporal stride
+    ``st`` each tap takes ``st * t_out`` frames, folds them into ``(t_out, st)`` groups and keeps
+    the first of each group.
+    """
+    hw, c = seq.shape[2], seq.shape[3]
+    extra = max(0, (kt - 1) + st * t_out - (frames + 2 * pt))
+    if pt or extra:
+        seq = tf.pad(seq, [[0, 0], [pt, pt + extra], [0, 0], [0, 0]])
+    if st == 1:
+        return [seq[:, i:i + t_out] for i in range(kt)]
+    taps = []
+    for i in range(kt):
+        grouped = tf.reshape(seq[:, i:i + st * t_out], (-1, t_out, st, hw * c))
+        taps.append(tf.reshape(grouped[:, :, :1], (-1, t_out, hw, c)))
+    return taps
+
+
 @keras.saving.register_keras_serializable(package="edge_slr")
 class SpatioTemporalConv(keras.layers.Layer):
     """A 3-D convolution with a Conv3D form and a 4-D-only form sharing one kernel (see module docstring).
@@ -128,31 +148,11 @@ class SpatioTemporalConv(keras.layers.Layer):
             return tf.reshape(y, (-1, h, w, self.filters))
 
         # Full kernel: gather the kt neighbours of each output frame on the channel axis.
-        taps = self._temporal_taps(seq, frames, t_out)  # kt tensors of (B, T_out, H*W, C)
+        taps = temporal_taps(seq, frames, t_out, kt, st, pt)  # kt tensors of (B, T_out, H*W, C)
         stacked = taps[0] if kt == 1 else tf.concat(taps, axis=-1)
         stacked = tf.reshape(stacked, (-1, h, w, kt * c))
         kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
         return self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
-
-    def _temporal_taps(self, seq, frames: int, t_out: int) -> list:
-        """Tap ``i`` holds input frame ``i + st * t`` (after padding) for every output frame ``t``.
-
-        Slices keep stride 1 (XNNPACK runs STRIDED_SLICE only with unit strides): for temporal
-        stride ``st`` each tap takes ``st * t_out`` frames, folds them into ``(t_out, st)`` groups
-        and keeps the first of each group.
-        """
-        kt, st, pt = self.kernel_size[0], self.strides[0], self.padding[0]
-        hw, c = seq.shape[2], seq.shape[3]
-        extra = max(0, (kt - 1) + st * t_out - (frames + 2 * pt))
-        if pt or extra:
-            seq = tf.pad(seq, [[0, 0], [pt, pt + extra], [0, 0], [0, 0]])
-        if st == 1:
-            return [seq[:, i:i + t_out] for i in range(kt)]
-        taps = []
-        for i in range(kt):
-            grouped = tf.reshape(seq[:, i:i + st * t_out], (-1, t_out, st, hw * c))
-            taps.append(tf.reshape(grouped[:, :, :1], (-1, t_out, hw, c)))
-        return taps
 
     @staticmethod
     def _conv2d(x, kernel, strides, padding):
