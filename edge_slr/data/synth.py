@@ -284,6 +284,7 @@ def write_video(path: Path, frames: Iterable[np.ndarray], fps: float, width: int
 @contextlib.contextmanager
 def _fresh_folder(out: Path, overwrite: bool) -> Iterator[Path]:
     """Build the output in a hidden sibling folder and move it to ``out`` only when complete."""
+    out = out.resolve()  # "." has no name to build a sibling from
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} exists and is not a folder; choose a folder name for the output")
     if out.is_dir() and any(out.iterdir()):
