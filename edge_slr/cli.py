@@ -109,7 +109,7 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    from edge_slr.train.config import AUGMENTS, STRATEGIES, TrainConfig
+    from edge_slr.train.config import AUGMENTS, STRATEGIES, TRAIN_FORMS, TrainConfig
 
     d = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
     p.add_argument("--arch", required=True, help="architecture name (see `edge-slr models`)")
@@ -132,6 +132,9 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help=f"frame height and width in pixels (default: {d['size']})")
     p.add_argument("--width", type=_positive_float, default=d["width"],
                    help=f"channel width multiplier (default: {d['width']:g})")
+    p.add_argument("--train-form", choices=TRAIN_FORMS, default=d["train_form"],
+                   help="graph to train: 5d (Conv3D) or 4d (Conv2D-only edge graph, same weights, much faster on "
+                        "CPU); saved models are 5d either way (default: auto = 4d without a GPU, 5d with one)")
     p.add_argument("--augment", choices=AUGMENTS, default=d["augment"],
                    help="none: temporal jitter only; default: + crop, rotation, brightness/contrast; "
                         "color: + random channel order and gray, against colour confounds (default: default)")
@@ -192,7 +195,7 @@ COMMANDS: dict[str, Command] = {
     "synth": Command("generate rendered sign clips (or a --stream test video) for tests and demos", _add_synth,
                      "edge_slr.data.synth:synth_cmd"),
     "train": Command("train an architecture on prepared data into a run folder (resumable)", _add_train,
-                     "edge_slr.train.trainer:train_cmd"),
+                     "edge_slr.train.commands:train_cmd"),
     "evaluate": Command("top-1/top-5, per-class accuracy and confusion matrix of a .keras or .tflite model",
                         _add_evaluate, "edge_slr.train.evaluate:evaluate_cmd"),
 }

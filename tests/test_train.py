@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +180,7 @@ def test_a_tiny_run_fills_the_run_folder_contract(tiny_run, tiny_data):
                        "data": str(tiny_data.resolve()), "epochs": 3, "batch": 4, "lr": 3e-3}.items():
         assert config[key] == value, key
     assert "edge_slr_version" in config and "weight_decay" in config
+    assert config["train_form"] == ("5d" if tf.config.list_physical_devices("GPU") else "4d")  # resolved
     labels = (out / "labels.txt").read_text(encoding="utf-8").splitlines()
     assert labels == json.loads((tiny_data / "dataset.json").read_text(encoding="utf-8"))["classes"]
 
@@ -214,12 +214,26 @@ def test_a_tiny_run_fills_the_run_folder_contract(tiny_run, tiny_data):
     assert model.optimizer is None
 
 
-def test_training_learns_the_tiny_task(tiny_run):
-    """Not a quality bar, only that optimization works: the loss falls over three epochs."""
+def test_resuming_a_finished_run_does_nothing(tiny_run, tiny_data):
+    from edge_slr.train.trainer import train
+
+    out, result, _ = tiny_run
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    lines: list[str] = []
+    again = train(TrainConfig(data=tiny_data, out=out, epochs=3, lr=3e-3, resume=True, **TINY), echo=lines.append)
+    assert (again.best_val_top1, again.best_epoch, again.epochs) == (result.best_val_top1, result.best_epoch, 3)
+    assert lines == [f"{out.resolve()} already finished 3 epoch(s) (best val top-1 "
+                                         f"{result.best_val_top1:.4f}); nothing to do"]
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
+def test_history_lr_follows_warm_up_then_cosine(tiny_run):
+    """One warm-up epoch reaches the peak (3e-3) at its last step, then the rate decays towards 0."""
     out, _, _ = tiny_run
     with (out / "history.csv").open(newline="") as f:
-        losses = [float(r["loss"]) for r in csv.DictReader(f)]
-    assert losses[-1] < losses[0] and math.isfinite(losses[-1])
+        lrs = [float(r["lr"]) for r in csv.DictReader(f)]
+    assert lrs[0] == pytest.approx(3e-3, rel=1e-4)
+    assert lrs[0] > lrs[1] > lrs[2] > 0 and lrs[2] < 4e-4
 
 
 def test_train_refuses_a_batch_larger_than_the_data(tiny_data, tmp_path):
@@ -236,3 +250,29 @@ def test_cli_train_parser_has_every_config_field():
     parser = build_parser()
     args = parser.parse_args(["train", "--arch", "cnn3d", "--data", "d"])
     assert set(TrainConfig.__dataclass_fields__) <= set(vars(args))
+
+
+@pytest.mark.parametrize("arch, frames", [("cnn_lstm", 4), ("r2plus1d_small", 4)])
+def test_4d_training_graph_computes_what_the_saved_5d_model_computes(arch, frames, tmp_path):
+    from edge_slr.models import create_model
+    from edge_slr.train.trainer import build_training_model
+
+    cfg = TrainConfig(arch=arch, data=tmp_path, out=tmp_path / "r", frames=frames, size=32, width=0.25,
+                      train_form="4d")
+    trained = build_training_model(cfg, classes=5)
+    saved = create_model(arch, 5, frames, 32, 0.25)  # the 5d twin that best.keras is written from
+    saved.set_weights(trained.get_weights())
+    clip = np.random.default_rng(1).uniform(0, 255, (2, frames, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(saved(clip, training=False).numpy(), trained(clip, training=False).numpy(),
+                               atol=1e-4)
+    assert [w.shape for w in trained.weights] == [w.shape for w in saved.weights]
+
+
+def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
+    from edge_slr.train.trainer import _set_precision
+
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("a GPU is present: mixed precision applies")
+    with pytest.warns(UserWarning, match="needs a GPU"):
+        _set_precision(TrainConfig(arch="cnn_lstm", data=tmp_path, out=tmp_path / "r", mixed_precision=True))
+    assert keras.mixed_precision.global_policy().name == "float32"

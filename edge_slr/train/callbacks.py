@@ -162,14 +162,17 @@ class RunRecorder(keras.callbacks.Callback):
             return
         # The first epoch of this session tells where BackupAndRestore resumed: keep only earlier rows.
         self._started = True
-        self.rows = [r for r in read_history(self.folder / HISTORY_CSV) if r["epoch"] <= epoch]
-        if len(self.rows) != epoch or [int(r["epoch"]) for r in self.rows] != list(range(1, epoch + 1)):
+        recorded = read_history(self.folder / HISTORY_CSV)
+        # best.keras is saved before its history row, so the best over every recorded row, including
+        # an epoch that is trained again now, is the model that best.keras holds.
+        for row in recorded:
+            if row.get("val_top1", -math.inf) > self.best:
+                self.best, self.best_epoch = row["val_top1"], int(row["epoch"])
+        self.rows = [r for r in recorded if r["epoch"] <= epoch]
+        if [int(r["epoch"]) for r in self.rows] != list(range(1, epoch + 1)):
             raise RuntimeError(f"{self.folder / HISTORY_CSV} does not hold epochs 1..{epoch} that the backup "
                                "restored; the run folder was edited, start a new run")
         self._write_history()
-        for row in self.rows:
-            if row.get("val_top1", -math.inf) > self.best:
-                self.best, self.best_epoch = row["val_top1"], int(row["epoch"])
         if epoch and self.echo:
             self.echo(f"resumed after epoch {epoch} (restored from the backup; best val top-1 so far "
                       f"{self.best:.4f} at epoch {self.best_epoch})")

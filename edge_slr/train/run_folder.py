@@ -125,6 +125,12 @@ def load_run(path: str | Path) -> RunInfo:
     return RunInfo(folder, config, labels, model_path)
 
 
+def existing_run_error(folder: Path) -> UserError:
+    """The refusal for a new run pointed at a folder that already holds one."""
+    return UserError(f"{folder} already holds a run; add --resume to continue it, --overwrite to start it "
+                     "again, or choose another --out")
+
+
 def claim_run_folder(folder: Path, differences: list[str], resume: bool, overwrite: bool) -> bool:
     """Decide what an existing ``folder`` means for a new run; return True when the run resumes.
 
@@ -145,8 +151,7 @@ def claim_run_folder(folder: Path, differences: list[str], resume: bool, overwri
     if not has_run:
         raise UserError(f"{folder} is not empty and is not a run folder; choose another --out")
     if not resume:
-        raise UserError(f"{folder} already holds a run; add --resume to continue it, --overwrite to start it "
-                        "again, or choose another --out")
+        raise existing_run_error(folder)
     if differences:
         raise UserError(f"cannot resume {folder}: its config.json differs in {', '.join(differences)}; "
                         "repeat the original command with --resume, or choose another --out")

@@ -13,14 +13,14 @@ the schedule and the epoch count are the same whatever the replica count.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +28,9 @@ import numpy as np
 
 from edge_slr.data.info import DatasetInfo, load_dataset_info
 from edge_slr.data.pipeline import AugmentConfig, make_dataset
-from edge_slr.errors import UserError
-from edge_slr.models import create_model, validate_model_args
+from edge_slr.models import create_model
 from edge_slr.train.callbacks import EpochTimer, RunRecorder, TensorBoardScalars, read_history
+from edge_slr.train.commands import check_data
 from edge_slr.train.config import TrainConfig
 from edge_slr.train.run_folder import (
     BACKUP_DIR,
@@ -72,17 +72,6 @@ class TrainResult:
     def to_json(self) -> dict[str, Any]:
         return {"best_val_top1": self.best_val_top1, "best_epoch": self.best_epoch, "epochs": self.epochs,
                 "train_seconds": round(self.train_seconds, 3), "clips_per_s": round(self.clips_per_s, 3)}
-
-
-def _check_data(cfg: TrainConfig, info: DatasetInfo) -> None:
-    for split in (cfg.train_split, cfg.val_split):
-        info.shard_paths(split)  # UserError naming the available splits
-        if info.splits[split].clips == 0:
-            raise UserError(f"split '{split}' of {info.data_dir} has no clips")
-    if info.splits[cfg.train_split].clips < cfg.batch:
-        raise UserError(f"--batch {cfg.batch} is larger than the {info.splits[cfg.train_split].clips} training "
-                        "clips; use a smaller --batch")
-    validate_model_args(cfg.arch, info.num_classes, cfg.frames, cfg.size, cfg.width, "5d")
 
 
 def color_scramble(seed: int):
@@ -134,6 +123,24 @@ def build_datasets(cfg: TrainConfig, info: DatasetInfo, distributed: bool) -> tu
     return train, val, steps
 
 
+def resolve_train_form(form: str) -> str:
+    """``auto`` -> ``5d`` with a GPU, ``4d`` without (see TRAIN_FORMS in edge_slr.train.config)."""
+    if form != "auto":
+        return form
+    return "5d" if tf.config.list_physical_devices("GPU") else "4d"
+
+
+def build_training_model(cfg: TrainConfig, classes: int) -> Any:
+    """The model that ``fit`` trains: takes (B, T, H, W, 3) clips in both forms, weights in the 5d form's order."""
+    if cfg.train_form == "5d":
+        return create_model(cfg.arch, classes, cfg.frames, cfg.size, cfg.width, form="5d")
+    from edge_slr.models.layers import FoldFrames
+
+    edge = create_model(cfg.arch, classes, cfg.frames, cfg.size, cfg.width, form="4d")
+    clips = keras.Input((cfg.frames, cfg.size, cfg.size, 3), name="clips")
+    return keras.Model(clips, edge(FoldFrames()(clips)), name=f"{cfg.arch}_4d_training")
+
+
 def _compile(model: Any, cfg: TrainConfig, schedule: WarmupCosine, classes: int) -> None:
     optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
@@ -172,13 +179,17 @@ def _finished(folder: Path) -> TrainResult | None:
                        m["clips_per_s"])
 
 
-def train(cfg: TrainConfig, echo=print) -> TrainResult:
-    """Train ``cfg.arch`` on ``cfg.data`` into the run folder ``cfg.out``; see the module docstring."""
+def train(cfg: TrainConfig, echo: Callable[[str], None] | None = print) -> TrainResult:
+    """Train ``cfg.arch`` on ``cfg.data`` into the run folder ``cfg.out``; see the module docstring.
+
+    ``echo`` receives the progress lines (one per epoch); None keeps training quiet.
+    """
     session_start = time.perf_counter()
     info = load_dataset_info(cfg.data)
-    _check_data(cfg, info)
+    check_data(cfg, info)
     keras.backend.clear_session()
     placement: StrategyInfo = make_strategy(cfg.strategy)
+    cfg = replace(cfg, train_form=resolve_train_form(cfg.train_form))
     say = echo if placement.is_chief else None
     run_dir = cfg.out.resolve()
     if placement.is_chief:
@@ -202,8 +213,8 @@ def train(cfg: TrainConfig, echo=print) -> TrainResult:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: Path, run_dir: Path, say,
-         session_start: float) -> TrainResult:
+def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: Path, run_dir: Path,
+         say: Callable[[str], None] | None, session_start: float) -> TrainResult:
     write_run_header(folder, _run_config(cfg, info), info.classes)
     keras.utils.set_random_seed(cfg.seed)
     classes = info.num_classes
@@ -215,7 +226,7 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
     twin = create_model(cfg.arch, classes, cfg.frames, cfg.size, cfg.width)  # float32, outside the strategy
     _set_precision(cfg)
     with placement.strategy.scope():
-        model = create_model(cfg.arch, classes, cfg.frames, cfg.size, cfg.width)
+        model = build_training_model(cfg, classes)
         _compile(model, cfg, schedule, classes)
 
     columns = ["loss", "top1", *(["top5"] if classes > 5 else []), "val_loss", "val_top1",
@@ -230,7 +241,8 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
         keras.callbacks.BackupAndRestore(str(run_dir / BACKUP_DIR)),
     ]
     if say:
-        say(f"train {cfg.arch} ({classes} classes, {cfg.frames}x{cfg.size}x{cfg.size}, width {cfg.width:g}) on "
+        say(f"train {cfg.arch} ({classes} classes, {cfg.frames}x{cfg.size}x{cfg.size}, width {cfg.width:g}, "
+            f"{cfg.train_form} graph) on "
             f"{info.data_dir}: {info.splits[cfg.train_split].clips} train / {info.splits[cfg.val_split].clips} val "
             f"clips, batch {cfg.batch}, {steps} steps/epoch, {cfg.epochs} epochs; {placement.describe()}; "
             f"run folder {run_dir}")
@@ -251,9 +263,3 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
         say(f"done: best val top-1 {result.best_val_top1:.4f} at epoch {result.best_epoch}, "
             f"{result.train_seconds:.1f} s training, {result.clips_per_s:.1f} clips/s; {run_dir}")
     return result
-
-
-def train_cmd(args: argparse.Namespace) -> int:
-    """CLI target of ``edge-slr train``."""
-    train(TrainConfig.from_args(args))
-    return 0
