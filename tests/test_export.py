@@ -5,38 +5,21 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from edge_slr.data.info import load_dataset_info
 from edge_slr.export.exporter import ExportConfig, export
-from edge_slr.models import create_model, get_model_info, list_models
+from edge_slr.models import create_model, list_models
 from edge_slr.runtime.gpu_check import check_file
 from edge_slr.runtime.model_card import METADATA_NAME
 from edge_slr.runtime.runner import TFLiteRunner
 from edge_slr.runtime.tflite_file import load_model
-from edge_slr.train.run_folder import BEST_MODEL, write_run_header
+from edge_slr.train.init_run import init_run
+from edge_slr.train.run_folder import BEST_MODEL
 
 FORBIDDEN_OPS = {"CONV_3D", "UNIDIRECTIONAL_SEQUENCE_LSTM", "WHILE"}
-
-
-def make_run(folder: Path, arch: str, data: Path, frames: int = 8, size: int = 48, width: float = 0.25,
-             seed: int = 0) -> Path:
-    """A run folder in `edge-slr train`'s layout holding a (randomly initialised) model of ``arch``."""
-    from edge_slr.utils.tf_env import import_tf
-
-    tf, _ = import_tf()
-    tf.random.set_seed(seed)
-    info = load_dataset_info(data)
-    frames = max(frames, get_model_info(arch).min_frames)
-    size = max(size, get_model_info(arch).min_size)
-    model = create_model(arch, info.num_classes, frames=frames, size=size, width=width)
-    write_run_header(folder, {"arch": arch, "num_classes": info.num_classes, "frames": frames, "size": size,
-                              "width": width, "data": str(data)}, info.classes)
-    model.save(folder / BEST_MODEL)
-    return folder
 
 
 def assert_edge_graph(path: str) -> None:
@@ -51,7 +34,7 @@ def assert_edge_graph(path: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", [m.name for m in list_models()])
 def test_every_architecture_exports_fp32_and_int8_to_delegable_graphs(arch, tiny_dataset, tmp_path):
-    run = make_run(tmp_path / arch, arch, tiny_dataset)
+    run = init_run(tmp_path / arch, arch, tiny_dataset)
     for quant in ("fp32", "int8"):
         report = export(ExportConfig(source=run, quant=quant, calib=2, val_clips=2))
         assert_edge_graph(report.path)
@@ -66,7 +49,7 @@ def test_every_architecture_exports_fp32_and_int8_to_delegable_graphs(arch, tiny
 @pytest.mark.slow
 @pytest.mark.parametrize("arch", ["r2plus1d_small", "cnn_lstm"])
 def test_fp16_and_dynamic_exports(arch, tiny_dataset, tmp_path):
-    run = make_run(tmp_path / arch, arch, tiny_dataset)
+    run = init_run(tmp_path / arch, arch, tiny_dataset)
     sizes = {}
     for quant in ("fp32", "fp16", "dynamic"):
         report = export(ExportConfig(source=run, quant=quant, val_clips=2))
@@ -78,7 +61,7 @@ def test_fp16_and_dynamic_exports(arch, tiny_dataset, tmp_path):
 
 
 def test_streaming_signatures_match_the_full_clip_model(tiny_dataset, tmp_path):
-    run = make_run(tmp_path / "lstm", "cnn_lstm", tiny_dataset, frames=8, size=48)
+    run = init_run(tmp_path / "lstm", "cnn_lstm", tiny_dataset, frames=8, size=48)
     report = export(ExportConfig(source=run, quant="fp32", streaming=True, val_clips=3))
     assert set(load_model(report.path).op_counts()) & FORBIDDEN_OPS == set()
     assert check_file(report.path).fully_delegable
@@ -111,7 +94,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_int8_export_writes_model_card_sidecar_and_report(tiny_dataset, tmp_path):
-    run = make_run(tmp_path / "run", "r2plus1d_small", tiny_dataset)
+    run = init_run(tmp_path / "run", "r2plus1d_small", tiny_dataset)
     out = tmp_path / "model.tflite"
     result = _cli("export-tflite", str(run), "--quant", "int8", "--calib", "3", "--val-clips", "4",
                   "--io-dtype", "uint8", "--out", str(out))
@@ -138,7 +121,7 @@ def test_cli_int8_export_writes_model_card_sidecar_and_report(tiny_dataset, tmp_
     (["export-tflite", "RUN", "--quant", "qat", "--calib-data", "/nonexistent"], "no dataset.json"),
 ])
 def test_cli_bad_input_is_one_line(args, message, tiny_dataset, tmp_path):
-    run = make_run(tmp_path / "run", "r3d_small", tiny_dataset, frames=4, size=32)
+    run = init_run(tmp_path / "run", "r3d_small", tiny_dataset, frames=4, size=32)
     result = _cli(*[str(run) if a == "RUN" else a for a in args])
     assert result.returncode == 2, result.stderr[-2000:]
     assert message in result.stderr and "Traceback" not in result.stderr
@@ -148,7 +131,7 @@ def test_cli_bad_input_is_one_line(args, message, tiny_dataset, tmp_path):
 def test_failed_conversion_leaves_no_model(tiny_dataset, tmp_path, monkeypatch):
     import edge_slr.export.exporter as exporter
 
-    run = make_run(tmp_path / "run", "r3d_small", tiny_dataset, frames=4, size=32)
+    run = init_run(tmp_path / "run", "r3d_small", tiny_dataset, frames=4, size=32)
 
     def broken_sidecar(path, obj):
         raise OSError(28, "No space left on device")
@@ -175,7 +158,7 @@ def test_lowered_conv2d_model_matches_the_edge_model():
 
 @pytest.mark.slow
 def test_qat_export_is_full_integer_and_delegable(tiny_dataset, tmp_path):
-    run = make_run(tmp_path / "run", "r2plus1d_small", tiny_dataset)
+    run = init_run(tmp_path / "run", "r2plus1d_small", tiny_dataset)
     report = export(ExportConfig(source=run, quant="qat", qat_epochs=1, calib=2, val_clips=3))
     assert_edge_graph(report.path)
     assert all(x["delegated_ops"] == x["total_ops"] for x in report.xnnpack), report.xnnpack

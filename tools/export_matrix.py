@@ -14,24 +14,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_slr.data.info import load_dataset_info
 from edge_slr.export.exporter import ExportConfig, export
-from edge_slr.models import create_model, get_model_info, list_models
-from edge_slr.train.run_folder import BEST_MODEL, write_run_header
+from edge_slr.models import list_models
+from edge_slr.train.init_run import init_run
 
 FORMATS = ("fp32", "fp16", "dynamic", "int8")
-
-
-def make_run(folder: Path, arch: str, data: Path, frames: int, size: int, width: float) -> Path:
-    """A run folder holding an untrained model, in the layout `edge-slr train` writes."""
-    info = load_dataset_info(data)
-    frames = max(frames, get_model_info(arch).min_frames)
-    size = max(size, get_model_info(arch).min_size)
-    model = create_model(arch, info.num_classes, frames=frames, size=size, width=width)
-    write_run_header(folder, {"arch": arch, "num_classes": info.num_classes, "frames": frames, "size": size,
-                              "width": width, "data": str(data)}, info.classes)
-    model.save(folder / BEST_MODEL)
-    return folder
 
 
 def main() -> None:
@@ -47,7 +34,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.arch:
-            run = make_run(Path(tmp) / arch, arch, args.data, args.frames, args.size, args.width)
+            run = init_run(Path(tmp) / arch, arch, args.data, args.frames, args.size, args.width)
             for quant in args.quant:
                 start = time.perf_counter()
                 r = export(ExportConfig(source=run, quant=quant, calib=4, val_clips=args.val_clips))
