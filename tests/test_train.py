@@ -115,6 +115,14 @@ def test_auto_strategy_on_one_device_is_the_default_strategy():
     assert placement.kind == "default" and placement.replicas == 1 and placement.is_chief
 
 
+def test_mirrored_strategy_runs_on_whatever_devices_there_are():
+    from edge_slr.train.strategy import make_strategy
+
+    placement = make_strategy("mirrored")
+    assert placement.kind == "mirrored" and placement.replicas >= 1 and placement.is_chief
+    assert "mirrored strategy" in placement.describe()
+
+
 # -- colour augmentation -----------------------------------------------------------------------
 
 
@@ -244,6 +252,16 @@ def test_train_refuses_a_batch_larger_than_the_data(tiny_data, tmp_path):
     with pytest.raises(UserError, match="unknown split"):
         train(TrainConfig(data=tiny_data, out=tmp_path / "r", epochs=1, val_split="test", **TINY))
     assert not (tmp_path / "r").exists()  # nothing written before the checks pass
+
+
+def test_cli_refuses_a_taken_run_folder_with_one_line(tiny_run, tiny_data, capsys):
+    from edge_slr.cli import main
+
+    out, _, _ = tiny_run
+    code = main(["train", "--arch", "cnn_lstm", "--data", str(tiny_data), "--out", str(out), "--frames", "4",
+                 "--size", "32", "--width", "0.25", "--batch", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("edge-slr train: error:") and "--resume" in err and err.count("\n") == 1
 
 
 def test_cli_train_parser_has_every_config_field():

@@ -3,18 +3,24 @@
 In hzj_colors the recording session is confounded with the class (README of the shared data):
 ``crvena`` is grey background + black shirt, ``plavo`` and ``žuta`` blue + black, the other six blue +
 white. A model can score by clothes and background instead of by the sign. This tool trains one
-3-D and one LSTM model in two settings and reports, besides validation top-1 (random split, 25 %):
+3-D and one LSTM model per setting and reports, besides validation top-1 (random split, 25 %):
 
-- ``same-session top-1``: accuracy on the six classes recorded in one session (blue + white), where
-  background and shirt carry no information: only the sign does (chance 1/6);
+- ``same-session top-1``: accuracy on the six classes of the blue + white session, where background
+  and shirt are the same for every class (chance 1/6);
 - ``static top-1``: accuracy on validation clips whose every frame is the first one (hands down, no
-  sign yet). Appearance alone reaches about 1/3 here (crvena always, plavo/žuta half, the rest 1/6);
-  chance is 1/9. A model near 1/3 and ``session-consistent`` near 1 reads the session, not the sign.
+  sign yet; chance 1/9). Background and shirt alone would explain about 1/3 (crvena always,
+  plavo/žuta half, the rest 1/6); more than that means other per-class looks (the clips of one
+  sign were recorded together: posture, distance, light) also leak;
+- ``static in session``: share of those still-frame predictions that fall in the true session.
 
-Settings: ``baseline`` (the centre square of the frame, default augmentation) and ``mitigated`` (a
+The ``appearance`` setting is the control: a model that only ever sees still first frames. Its
+accuracy is what looks alone give on this split, so the sign's share of a score is what lies above it.
+
+Settings: ``baseline`` (the centre square of the frame, default augmentation); ``mitigated`` (a
 fixed upper-body box around head and hands, written as cropped copies of the videos before
-``prepare``, so most of the shirt and background are gone; plus ``--augment color``: random channel
-order and gray, so the remaining background colour is no longer a stable cue).
+``prepare``, so less shirt and background; plus ``--augment color``: random channel order and gray,
+so background and shirt colour are no longer stable cues); ``appearance`` (a control: every clip
+replaced by its first frame held still, so its accuracy is what looks alone give on this split).
 
     .venv/bin/python tools/train_hzj.py [--work DIR] [--arch r2plus1d_small cnn_lstm] [--setting ...]
 """
@@ -55,12 +61,19 @@ RECIPES = {
 }
 
 
+SETTINGS = ("baseline", "mitigated", "appearance")
+
+
 def session(label: str) -> str:
     return SESSIONS.get(label, SHARED_SESSION)
 
 
-def crop_videos(src: Path, dst: Path) -> Path:
-    """Copy every clip of ``src`` into ``dst``, cut to the :data:`UPPER_BODY` box (kept when done)."""
+def rewrite_videos(src: Path, dst: Path, setting: str) -> Path:
+    """Copy every clip of ``src`` into ``dst`` changed for ``setting`` (files already there are kept).
+
+    ``mitigated``: every frame cut to the :data:`UPPER_BODY` box. ``appearance``: every frame replaced
+    by the clip's first frame (hands down), same length: a model trained on these can only use looks.
+    """
     left, top, side = UPPER_BODY
     for video in sorted(src.glob("*/*.mp4")):
         out = dst / video.parent.name / video.name
@@ -70,12 +83,20 @@ def crop_videos(src: Path, dst: Path) -> Path:
         capture = cv2.VideoCapture(str(video))
         fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
         tmp = out.with_name(f".{out.stem}.tmp.mp4")
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (side, side))
+        writer, first = None, None
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
-            writer.write(np.ascontiguousarray(frame[top:top + side, left:left + side]))
+            if setting == "mitigated":
+                frame = np.ascontiguousarray(frame[top:top + side, left:left + side])
+            else:
+                first = frame if first is None else first
+                frame = first
+            if writer is None:
+                size = (frame.shape[1], frame.shape[0])
+                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+            writer.write(frame)
         writer.release()
         capture.release()
         os.replace(tmp, out)
@@ -109,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("runs/hzj"), help="data and run folder")
     parser.add_argument("--arch", nargs="+", default=list(RECIPES), choices=list(RECIPES))
-    parser.add_argument("--setting", nargs="+", default=["baseline", "mitigated"], choices=["baseline", "mitigated"])
+    parser.add_argument("--setting", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     args = parser.parse_args(argv)
     if not SOURCE.is_dir():
         print(f"hzj_colors not found at {SOURCE} (only on project machines)", file=sys.stderr)
@@ -122,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for setting in args.setting:
-        source = SOURCE if setting == "baseline" else crop_videos(SOURCE, args.work / "cropped_videos")
+        source = SOURCE if setting == "baseline" else rewrite_videos(SOURCE, args.work / f"videos_{setting}", setting)
         data = args.work / f"data_{setting}"
         prepare(PrepareConfig(src=source, out=data, size=80, split="random", val=0.25, seed=0, progress=False))
         for arch in args.arch:
