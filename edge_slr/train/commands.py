@@ -7,12 +7,14 @@ already taken should fail at once, with one line, before that.
 from __future__ import annotations
 
 import argparse
+import os
 
 from edge_slr.data.info import DatasetInfo, load_dataset_info
 from edge_slr.errors import UserError
 from edge_slr.models import validate_model_args
 from edge_slr.train.config import TrainConfig
 from edge_slr.train.run_folder import CONFIG_JSON, existing_run_error
+from edge_slr.train.strategy import parse_tf_config
 
 
 def check_data(cfg: TrainConfig, info: DatasetInfo) -> None:
@@ -31,6 +33,8 @@ def train_cmd(args: argparse.Namespace) -> int:
     """Check the arguments, the data and the run folder, then train."""
     cfg = TrainConfig.from_args(args)
     check_data(cfg, load_dataset_info(cfg.data))
+    if cfg.strategy == "multiworker":
+        parse_tf_config(os.environ.get("TF_CONFIG"))
     # Multi-worker runs share --out: only the chief decides about the folder, after the strategy exists.
     if cfg.strategy != "multiworker" and not (cfg.resume or cfg.overwrite) and (cfg.out / CONFIG_JSON).is_file():
         raise existing_run_error(cfg.out.resolve())

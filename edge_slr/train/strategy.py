@@ -8,6 +8,7 @@
   is the chief: only it writes the run folder.
 
 The batch size of a run is global; Keras splits each batch across replicas (and workers).
+TensorFlow is imported only when a strategy is made, so ``TF_CONFIG`` is checked before that import.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from typing import Any
 from edge_slr.errors import UserError, unknown_choice
 from edge_slr.train.config import STRATEGIES
 from edge_slr.utils.tf_env import import_tf
-
-tf, _ = import_tf()
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,7 @@ class StrategyInfo:
         return int(self.strategy.num_replicas_in_sync)
 
     def describe(self) -> str:
+        tf, _ = import_tf()
         devices = ", ".join(gpu.name.split("physical_device:")[-1] for gpu in tf.config.list_physical_devices("GPU"))
         where = f"GPU {devices}" if devices else "CPU"
         return f"{self.kind} strategy, {self.replicas} replica(s), {self.workers} worker(s), {where}"
@@ -68,6 +68,7 @@ def parse_tf_config(text: str | None) -> dict[str, Any]:
 
 def make_strategy(name: str) -> StrategyInfo:
     """Create the strategy ``name``; call this before building models or datasets."""
+    tf, _ = import_tf()
     if name not in STRATEGIES:
         raise unknown_choice("strategy", name, STRATEGIES)
     if name == "multiworker":
