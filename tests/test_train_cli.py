@@ -115,10 +115,13 @@ def test_two_worker_multiworker_training_on_loopback(cli_data, tmp_path):
                 proc.kill()
     for proc, out in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, out
-    assert "multiworker strategy, 2 replica(s), 2 worker(s)" in outputs[0]
-    assert "epoch 2/2" in outputs[0] and "epoch " not in outputs[1]  # only the chief reports
-    assert [int(r["epoch"]) for r in history(run)] == [1, 2]
+    report = "\n".join(f"--- worker {i}:\n{out}" for i, out in enumerate(outputs))
+    assert "multiworker strategy, 2 replica(s), 2 worker(s)" in outputs[0], report
+    assert "epoch 2/2" in outputs[0] and "epoch " not in outputs[1], report  # only the chief reports
+    assert [int(r["epoch"]) for r in history(run)] == [1, 2], report
     for name in ("config.json", "labels.txt", "best.keras", "last.keras", "curves.png", "metrics.json"):
         assert (run / name).is_file(), name
-    assert not (run / "backup").exists()  # no worker left its temporary backup behind
+    # No worker left backup state behind (a worker may remove its own empty scratch folder after
+    # the chief has looked, so an empty folder can remain).
+    assert not [p for p in (run / "backup").rglob("*") if p.is_file()]
     assert json.loads((run / "config.json").read_text(encoding="utf-8"))["strategy"] == "multiworker"

@@ -250,8 +250,10 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
               verbose=1 if cfg.verbose else 0)
 
     backup = run_dir / BACKUP_DIR
-    if placement.is_chief and backup.is_dir() and not any(backup.iterdir()):
-        backup.rmdir()  # Keras empties it once training has finished; nothing is left to resume
+    if placement.is_chief and backup.is_dir() and not any(p.is_file() for p in backup.rglob("*")):
+        # Keras empties it once training has finished: nothing is left to resume. Another worker may
+        # still be removing its own empty scratch folder in it, hence ignore_errors.
+        shutil.rmtree(backup, ignore_errors=True)
     rows = read_history(folder / HISTORY_CSV)
     # Median epoch throughput: the first epoch of each session also pays for graph tracing.
     result = TrainResult(run_dir, recorder.best, recorder.best_epoch, len(rows), sum(r["seconds"] for r in rows),
