@@ -177,17 +177,6 @@ class SpatioTemporalConv(keras.layers.Layer):
             return tf.TensorShape((input_shape[0], t, h, w, self.filters))
         return tf.TensorShape((None, h, w, self.filters))
 
-    def macs(self, output_shape) -> int:
-        """Multiply-adds per clip, from this layer's output shape (batch excluded)."""
-        kt, kh, kw = self.kernel_size
-        c_in = int(self.kernel.shape[3])
-        if self.form == "5d":
-            _, t, h, w, c = output_shape
-        else:
-            _, h, w, c = output_shape
-            t = self.out_frames(int(self.frames))
-        return int(t * h * w * c * kt * kh * kw * c_in)
-
     def get_config(self) -> dict[str, Any]:  # noqa: D102
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": list(self.padding), "form": self.form,

@@ -78,9 +78,3 @@ def lstm_layer(units: int, form: str, return_sequences: bool, name: str):
         return keras.layers.LSTM(units, return_sequences=return_sequences, name=name)
     return ExplicitLSTM(units, return_sequences=return_sequences, name=name)
 
-
-def lstm_macs(layer, frames: int) -> int:
-    """Multiply-adds per clip of an LSTM layer: input and recurrent matmuls for every step."""
-    weights = {w.name.split("/")[-1].split(":")[0]: w for w in layer.weights}
-    kernel, recurrent = weights["kernel"], weights["recurrent_kernel"]
-    return int(frames * (kernel.shape[0] + recurrent.shape[0]) * kernel.shape[1])
