@@ -149,8 +149,6 @@ def export(cfg: ExportConfig) -> ExportReport:
                   "delegated_ops": x.delegated_ops, "partitions": x.partitions,
                   "cpu_ops": sorted({name for _, name in x.cpu_ops})} for x in xnn],
         parity=None)
-    if not fmt.xnnpack_dtype_supported:
-        report.notes.append(f"XNNPACK does not support every kernel of {cfg.quant}; partial delegation expected")
     if cfg.val_clips == 0:
         report.parity_skipped_reason = "--val-clips 0"
     elif data is None or not (data / "dataset.json").is_file():

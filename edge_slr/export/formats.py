@@ -15,19 +15,15 @@ class QuantFormat:
     description: str
     needs_calibration: bool  # full-integer formats need representative clips
     integer_io: bool  # whether --io-dtype int8/uint8 applies
-    xnnpack_dtype_supported: bool  # XNNPACK runs this format's kernels (dynamic-range hybrid ops only partly)
 
 
 QUANT_FORMATS: dict[str, QuantFormat] = {
     f.name: f for f in [
-        QuantFormat("fp32", "float32 weights and activations", False, False, True),
-        QuantFormat("fp16", "float16 weights (dequantized at load), float32 activations", False, False, True),
-        QuantFormat("dynamic", "int8 weights, float activations quantized on the fly (dynamic range)", False, False,
-                    True),
-        QuantFormat("int8", "full-integer post-training quantization (int8 weights and activations)", True, True,
-                    True),
-        QuantFormat("qat", "quantization-aware fine-tuning with tfmot, then full-integer conversion", True, True,
-                    True),
+        QuantFormat("fp32", "float32 weights and activations", False, False),
+        QuantFormat("fp16", "float16 weights (dequantized at load), float32 activations", False, False),
+        QuantFormat("dynamic", "int8 weights, float activations quantized on the fly (dynamic range)", False, False),
+        QuantFormat("int8", "full-integer post-training quantization (int8 weights and activations)", True, True),
+        QuantFormat("qat", "quantization-aware fine-tuning with tfmot, then full-integer conversion", True, True),
     ]
 }
 IO_DTYPES = ("float32", "int8", "uint8")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -46,7 +46,6 @@ class ExportReport:
     xnnpack: list[dict[str, Any]]
     parity: Parity | None
     parity_skipped_reason: str | None = None
-    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -76,5 +75,4 @@ class ExportReport:
                          f"drop {p.top1_drop * 100:+.1f} pts")
         else:
             lines.append(f"parity   skipped: {self.parity_skipped_reason}")
-        lines += [f"note     {n}" for n in self.notes]
         return "\n".join(lines)
