@@ -15,6 +15,7 @@ from edge_slr.models import create_model, list_models
 from edge_slr.runtime.gpu_check import check_file
 from edge_slr.runtime.model_card import METADATA_NAME
 from edge_slr.runtime.runner import TFLiteRunner
+from edge_slr.runtime.streaming import init_state
 from edge_slr.runtime.tflite_file import load_model
 from edge_slr.train.init_run import init_run
 from edge_slr.train.run_folder import BEST_MODEL
@@ -75,10 +76,8 @@ def test_streaming_signatures_match_the_full_clip_model(tiny_dataset, tmp_path):
     with TFLiteRunner(report.path) as runner:
         assert set(runner.signatures) == {"encode_frame", "lstm_step", "classify"}
         assert not runner.stateful, "state must be explicit inputs/outputs, not variable tensors"
-        state_names = [s.name for s in runner.input_specs("lstm_step") if s.name != "feature"]
-        state = {name: np.zeros((1, spec.shape[-1]), np.float32)
-                 for name, spec in zip(state_names, [s for s in runner.input_specs("lstm_step")
-                                                     if s.name != "feature"], strict=True)}
+        state = init_state(runner)
+        assert sorted(state) == sorted(f"{p}_{n}" for p in "hc" for n in ("lstm1", "lstm2"))
         features = []
         for t in range(8):
             feature = runner.run(clip[:, t], "encode_frame")["feature"]

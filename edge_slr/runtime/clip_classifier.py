@@ -13,6 +13,7 @@ import numpy as np
 from edge_slr.errors import UserError
 from edge_slr.runtime.model_card import ModelCard, read_model_card
 from edge_slr.runtime.runner import TFLiteRunner
+from edge_slr.runtime.streaming import FrameStream
 
 
 class ClipClassifier:
@@ -45,9 +46,10 @@ class ClipClassifier:
         if not self.card.streaming:
             out = self.runner.run(clip)
             return next(iter(out.values())).reshape(-1)
-        features = np.concatenate(
-            [self.runner.run(clip[t:t + 1], "encode_frame")["feature"] for t in range(clip.shape[0])], axis=0)
-        return self.runner.run(features, "classify")["logits"].reshape(-1)
+        stream = FrameStream(self.runner, self.card.frames)
+        for frame in clip:
+            stream.push(frame)
+        return stream.logits()
 
     def close(self) -> None:
         self.runner.close()
