@@ -12,7 +12,15 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_slr.data.synth import SynthConfig, count_frames, generate_dataset, generate_stream, render_clip
+from edge_slr.data.synth import (
+    BACKGROUND_LABEL,
+    SynthConfig,
+    count_frames,
+    generate_dataset,
+    generate_stream,
+    label_names,
+    render_clip,
+)
 from edge_slr.data.synth_signs import MAX_CLASSES, REST_POS, SIGNS, class_names
 from edge_slr.errors import UserError
 
@@ -87,6 +95,16 @@ def test_clips_start_and_end_at_rest(class_index):
     still = np.abs(_small(clip.frames[-1]) - first).mean()
     moving = max(np.abs(_small(f) - first).mean() for f in clip.frames[clip.sign_start:clip.sign_end + 1])
     assert moving > 2 * still
+
+
+def test_background_class_is_rest_only():
+    config = SynthConfig(classes=3, background=True)
+    assert label_names(config)[-1] == BACKGROUND_LABEL and len(label_names(config)) == 4
+    clip = render_clip(config, 3, signer=1, clip=0)
+    assert clip.label == BACKGROUND_LABEL
+    assert (clip.hands[:, :, 1] > REST_LINE * clip.frames.shape[1]).all(), "no hand leaves rest"
+    with pytest.raises(UserError, match="class index must be 0..2"):
+        render_clip(SynthConfig(classes=3), 3)
 
 
 def _motion_signature(index: int) -> np.ndarray:

@@ -43,6 +43,7 @@ from edge_slr.utils.atomic import atomic_path, write_json, write_text
 MIN_FRAMES = 16  # a clip must hold at least one model input window
 PREVIEW_SIGNERS = 4
 PREVIEW_CELL = 112
+BACKGROUND_LABEL = "no_sign"  # rest-only clips: what a live model sees between signs
 _STREAM_SIGNER_NOTE = "a signer id one past the dataset's signers, so a dataset with the same seed never shows them"
 
 
@@ -62,6 +63,7 @@ class SynthConfig:
     stream: bool = False
     signs: int = 6  # signs in a stream
     rest_seconds: tuple[float, float] = (1.0, 2.0)  # rest between signs in a stream
+    background: bool = False  # add a BACKGROUND_LABEL class of rest-only clips (the live no-sign state)
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -228,16 +230,30 @@ def _frames(scene: Scene, dominant: HandTrack, other: HandTrack) -> Iterator[tup
         yield scene.frame(dominant, other, index)
 
 
+def label_names(config: SynthConfig) -> list[str]:
+    """The dataset's labels: the sign classes, then :data:`BACKGROUND_LABEL` when ``config.background``."""
+    return class_names(config.classes) + ([BACKGROUND_LABEL] if config.background else [])
+
+
 def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: int = 0) -> SynthClip:
-    """Render one dataset clip in memory: exactly what ``generate_dataset`` writes for this (class, signer, clip)."""
-    if not 0 <= class_index < config.classes:
-        raise UserError(f"class index must be 0..{config.classes - 1}, got {class_index}")
+    """Render one dataset clip in memory: exactly what ``generate_dataset`` writes for this (class, signer, clip).
+
+    With ``config.background``, class index ``config.classes`` is the no-sign class: the signer at rest
+    (idle sway, breathing) for a whole clip, so a live model learns what "nothing is being signed" looks like.
+    """
+    names = label_names(config)
+    if not 0 <= class_index < len(names):
+        raise UserError(f"class index must be 0..{len(names) - 1}, got {class_index}")
     person = sample_signer(config.seed, signer)
     rng = np.random.default_rng([config.seed, 2, signer, class_index, clip])
     scene = Scene(_clip_appearance(person, rng), _camera(rng), config.width, config.height,
                   np.random.default_rng([config.seed, 4, signer, class_index, clip]))
     style = _clip_style(person.habit, rng)
     total = int(rng.integers(config.frame_range[0], config.frame_range[1] + 1))
+    if class_index == config.classes:  # background: rest only
+        dominant, other = rest_period(0, total, config.fps, style)
+        frames, hands = zip(*_frames(scene, dominant, other), strict=True)
+        return SynthClip(np.stack(frames), BACKGROUND_LABEL, f"s{signer}", 0, -1, np.stack(hands))
     rest_in, rest_out = (max(1, round(total * rng.uniform(0.1, 0.2))) for _ in range(2))
     approach, core, retract = _sign_segments(rng, total - rest_in - rest_out)
     rest_a = rest_period(0, rest_in, config.fps, style)
@@ -245,7 +261,7 @@ def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: in
     rest_b = rest_period(rest_in + approach + core + retract, rest_out, config.fps, style)
     dominant, other = (HandTrack.concat([rest_a[h], sign[h], rest_b[h]]) for h in (0, 1))
     frames, hands = zip(*_frames(scene, dominant, other), strict=True)
-    return SynthClip(np.stack(frames), class_names(config.classes)[class_index], f"s{signer}", rest_in,
+    return SynthClip(np.stack(frames), names[class_index], f"s{signer}", rest_in,
                      total - rest_out - 1, np.stack(hands))
 
 
@@ -346,8 +362,8 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 def generate_dataset(config: SynthConfig) -> Path:
     """Write the clips, ``manifest.csv``, ``classes.txt``, ``synth.json`` and ``preview.png``; return the manifest."""
     out = _require_out(config)
-    names = class_names(config.classes)
-    jobs = [(k, s, c) for k in range(config.classes) for s in range(config.signers)
+    names = label_names(config)
+    jobs = [(k, s, c) for k in range(len(names)) for s in range(config.signers)
             for c in range(config.clips_per_class)]
     rows, cells, frames_written = [], {}, 0
     with _fresh_folder(out, config.overwrite) as folder:
@@ -420,7 +436,8 @@ def synth_cmd(args: argparse.Namespace) -> int:
     width, height = parse_size(args.size)
     config = SynthConfig(out=Path(args.out), classes=args.classes, clips_per_class=args.clips_per_class,
                          signers=args.signers, width=width, height=height, fps=args.fps, seed=args.seed,
-                         stream=args.stream, signs=args.signs, overwrite=args.overwrite)
+                         stream=args.stream, signs=args.signs, background=args.background,
+                         overwrite=args.overwrite)
     start = time.perf_counter()
     if config.stream:
         video, truth = generate_stream(config)
@@ -429,7 +446,8 @@ def synth_cmd(args: argparse.Namespace) -> int:
               f"to {video} and {truth.name} in {time.perf_counter() - start:.1f} s")
     else:
         manifest = generate_dataset(config)
-        clips = config.classes * config.clips_per_class * config.signers
-        print(f"synth: wrote {clips} clips ({config.classes} classes x {config.signers} signers x "
+        classes = len(label_names(config))
+        clips = classes * config.clips_per_class * config.signers
+        print(f"synth: wrote {clips} clips ({classes} classes x {config.signers} signers x "
               f"{config.clips_per_class}) to {manifest.parent} in {time.perf_counter() - start:.1f} s")
     return 0
