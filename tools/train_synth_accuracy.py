@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--work", type=Path, default=Path("runs/synth_accuracy"), help="data and run folder")
     parser.add_argument("--clips-per-class", type=int, default=12, help="clips per class and signer (default: 12)")
+    parser.add_argument("--background", action="store_true",
+                        help="add synth's no_sign class of rest-only clips (what the live demo model needs)")
     args = parser.parse_args(argv)
 
     from edge_slr.data.prepare import PrepareConfig, prepare
@@ -64,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     synth, data = args.work / "synth", args.work / "data"
     if not (synth / "manifest.csv").is_file():
         generate_dataset(SynthConfig(out=synth, classes=CLASSES, clips_per_class=args.clips_per_class,
-                                     signers=SIGNERS, width=112, height=112, seed=0))
+                                     signers=SIGNERS, width=112, height=112, seed=0,
+                                     background=args.background))
     # Stored at 72 px: the evaluation centre crop (7/8) is 63 px, resized to each model's input size.
     prepare(PrepareConfig(src=synth, out=data, size=72, split="signer", val=1 / SIGNERS, progress=False))
 

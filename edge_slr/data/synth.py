@@ -386,9 +386,32 @@ def generate_dataset(config: SynthConfig) -> Path:
     return out / "manifest.csv"
 
 
-def generate_stream(config: SynthConfig) -> tuple[Path, Path]:
-    """Write ``stream.mp4`` (signs separated by rest) and ``stream.json`` (its ground truth); return both paths."""
-    out = _require_out(config)
+@dataclass(frozen=True)
+class StreamPlan:
+    """A planned sign stream: the scene and both hands' tracks for every frame, plus its ground truth.
+
+    Frames are rendered on demand (:meth:`frame`), so the live pipeline's ``synth`` source can play a
+    stream of any length without writing a video first; ``generate_stream`` writes the same frames.
+    """
+
+    scene: Scene
+    dominant: HandTrack
+    other: HandTrack
+    truth: list[dict]  # {"label", "class_index", "start_frame", "end_frame"} per sign
+    names: list[str]
+    signer: int
+
+    @property
+    def frames(self) -> int:
+        return len(self.dominant)
+
+    def frame(self, index: int) -> np.ndarray:
+        """RGB frame ``index`` (H, W, 3) uint8."""
+        return self.scene.frame(self.dominant, self.other, index)[0]
+
+
+def plan_stream(config: SynthConfig) -> StreamPlan:
+    """Plan ``config.signs`` signs by a signer one past the dataset's signers, separated by rest."""
     names = class_names(config.classes)
     signer = config.signers
     person = sample_signer(config.seed, signer)
@@ -418,6 +441,16 @@ def generate_stream(config: SynthConfig) -> tuple[Path, Path]:
         frame += len(parts[-1][0])
         previous = k
     dominant, other = (HandTrack.concat([p[h] for p in parts]) for h in (0, 1))
+    return StreamPlan(scene, dominant, other, truth, names, signer)
+
+
+def generate_stream(config: SynthConfig) -> tuple[Path, Path]:
+    """Write ``stream.mp4`` (signs separated by rest) and ``stream.json`` (its ground truth); return both paths."""
+    out = _require_out(config)
+    plan = plan_stream(config)
+    scene, dominant, other, truth, names, signer = (plan.scene, plan.dominant, plan.other, plan.truth, plan.names,
+                                                    plan.signer)
+    frame = plan.frames
     with _fresh_folder(out, config.overwrite) as folder:
         frames = (f for f, _ in tqdm(_frames(scene, dominant, other), total=frame, desc="synth stream",
                                      unit="frame", leave=False))
