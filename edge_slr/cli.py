@@ -182,6 +182,9 @@ def _add_export(p: argparse.ArgumentParser) -> None:
                    help="validation clips for the Keras-vs-TFLite parity and accuracy report; 0 skips (default: 100)")
     p.add_argument("--qat-epochs", type=_positive_int, default=2, help="QAT fine-tuning epochs (default: 2)")
     p.add_argument("--threads", type=_positive_int, help="CPU threads for parity runs (default: all cores)")
+    p.add_argument("--clip-seconds", type=_positive_float, default=None,
+                   help="seconds of video one training clip spanned; the live pipeline samples the camera over this "
+                        "span (default: the run's clip_seconds, else frames / fps)")
 
 
 COMMANDS: dict[str, Command] = {

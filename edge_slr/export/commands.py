@@ -13,7 +13,8 @@ def export_cmd(args: argparse.Namespace) -> int:
     cfg = ExportConfig(
         source=Path(args.source), quant=args.quant, out=Path(args.out) if args.out else None,
         calib_data=Path(args.calib_data) if args.calib_data else None, calib=args.calib, io_dtype=args.io_dtype,
-        streaming=args.streaming, val_clips=args.val_clips, qat_epochs=args.qat_epochs, threads=args.threads)
+        streaming=args.streaming, val_clips=args.val_clips, qat_epochs=args.qat_epochs, threads=args.threads,
+        clip_seconds=args.clip_seconds)
     report = export(cfg)
     print(report.format_text())
     return 0

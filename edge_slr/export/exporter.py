@@ -32,6 +32,7 @@ class ExportConfig:
     val_clips: int = 100  # validation clips for parity/accuracy; 0 skips
     qat_epochs: int = 2
     threads: int | None = None
+    clip_seconds: float | None = None  # seconds of video one input clip spans (default: frames / fps of the run)
 
     def validate(self) -> None:
         fmt = get_format(self.quant)
@@ -132,7 +133,8 @@ def export(cfg: ExportConfig) -> ExportReport:
         input_quant = {"scale": q.scales[0], "zero_point": q.zero_points[0]}
     signatures = {s.key: {"inputs": sorted(s.inputs), "outputs": sorted(s.outputs)} for s in parsed.signatures}
     flops, _ = count_flops(loaded.edge, clip_shape)
-    card = build_card(loaded, cfg.quant, cfg.io_dtype, cfg.streaming, flops, tflite, signatures, input_quant)
+    card = build_card(loaded, cfg.quant, cfg.io_dtype, cfg.streaming, flops, tflite, signatures, input_quant,
+                      clip_seconds=cfg.clip_seconds)
     final = set_metadata(tflite, METADATA_NAME, json.dumps(card, ensure_ascii=False).encode("utf-8"), str(out))
     write_bytes(out, final)
     write_json(out.with_suffix(".json"), card)

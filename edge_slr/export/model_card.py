@@ -4,21 +4,30 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from edge_slr import __version__
 from edge_slr.data.preprocess import EVAL_CROP_FRACTION
 from edge_slr.export.edge_model import LoadedModel
 from edge_slr.models.registry import KINETICS_MEAN, KINETICS_STD
-from edge_slr.runtime.model_card import CARD_FORMAT
+from edge_slr.runtime.model_card import BACKGROUND_LABELS, CARD_FORMAT
 
 DEFAULT_FPS = 25.0  # the live pipeline resamples the camera to this rate unless the run recorded another
 
 
 def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, flops: int,
-               model_bytes: bytes, signatures: dict[str, Any], input_quant: dict[str, Any] | None) -> dict[str, Any]:
-    """The JSON model card; ``content_sha256`` hashes the .tflite bytes before the card is embedded."""
+               model_bytes: bytes, signatures: dict[str, Any], input_quant: dict[str, Any] | None,
+               clip_seconds: float | None = None) -> dict[str, Any]:
+    """The JSON model card; ``content_sha256`` hashes the .tflite bytes before the card is embedded.
+
+    ``clip_seconds`` is how much video one training clip spanned: the live pipeline samples the last
+    ``clip_seconds`` of the camera at ``frames`` evenly spread times, so a live window looks like a training clip.
+    """
     frames, size = loaded.frames, loaded.size
+    fps = float(loaded.config.get("fps", DEFAULT_FPS))
+    span = clip_seconds or float(loaded.config.get("clip_seconds") or frames / fps)
+    background = next((label for label in loaded.labels if label in BACKGROUND_LABELS), None)
     return {
         "format": CARD_FORMAT,
         "arch": loaded.arch,
@@ -38,13 +47,18 @@ def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, 
             "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD),
             "quantization": input_quant,
         },
-        "fps": float(loaded.config.get("fps", DEFAULT_FPS)),
+        "fps": fps,
+        "clip_seconds": span,
+        "background_label": background,
         "quantization": quant,
         "flops_per_clip": flops,
         "streaming": streaming,
         "signatures": signatures,
-        "source_run": str(loaded.run_dir),
-        "source_model": str(loaded.model_path),
+        # Portable provenance: names, not this machine's absolute paths.
+        "source_run": loaded.run_dir.name,
+        "source_model": loaded.model_path.name,
+        "training": {key: loaded.config[key] for key in ("epochs", "batch", "lr", "seed") if key in loaded.config}
+        | {"data": Path(str(loaded.config.get("data", ""))).name},
         "content_sha256": hashlib.sha256(model_bytes).hexdigest(),
         "edge_slr_version": __version__,
         "exported_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

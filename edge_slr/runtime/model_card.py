@@ -14,6 +14,8 @@ from edge_slr.runtime.tflite_file import TFLiteModel
 
 METADATA_NAME = "edge_slr_metadata"
 CARD_FORMAT = "edge-slr-model-card/1"
+# Labels that mean "nothing is being signed" (synth --background writes no_sign); the card names the one it has.
+BACKGROUND_LABELS = ("no_sign", "background", "_background_")
 
 
 @dataclass(frozen=True)
