@@ -187,7 +187,71 @@ def _add_export(p: argparse.ArgumentParser) -> None:
                         "span (default: the run's clip_seconds, else frames / fps)")
 
 
+def _add_live_common(p: argparse.ArgumentParser) -> None:
+    """Arguments shared by ``live`` and ``demo``: runtime, timing, hands, smoothing and outputs."""
+    from edge_slr.live.smoothing import SmoothingConfig
+
+    d = SmoothingConfig()
+    g = p.add_argument_group("runtime")
+    g.add_argument("--threads", type=_positive_int, default=None, help="inference threads (default: every core)")
+    g.add_argument("--no-xnnpack", action="store_true", help="run TFLite's reference kernels instead of XNNPACK")
+    g.add_argument("--stride", type=_positive_int, default=2,
+                   help="camera frames between two full-clip inferences (streaming models: sample steps) (default: 2)")
+    g.add_argument("--every-frame", action="store_true",
+                   help="files and synth: process every frame as fast as possible instead of in real time")
+    g.add_argument("--fps", type=_positive_float, default=None,
+                   help="frame rate of an image-folder source, or override of a file's (default: the source's)")
+    g.add_argument("--clip-seconds", type=_positive_float, default=None,
+                   help="seconds of video one model window spans (default: the model card's)")
+    g.add_argument("--extra-latency-ms", type=float, default=0.0,
+                   help="add this much to every inference, to see how a slower device behaves (default: 0)")
+    g.add_argument("--max-seconds", type=_positive_float, default=None, help="stop after this long (default: never)")
+    g = p.add_argument_group("hands (MediaPipe)")
+    g.add_argument("--hands-model", default=None,
+                   help="MediaPipe hand_landmarker.task bundle (default: $EDGE_SLR_HANDS_MODEL); enables hand gating "
+                        "and the signer/hand crops")
+    g.add_argument("--gate-seconds", type=_positive_float, default=1.0,
+                   help="no hand for this long pauses inference and resets the smoothing (default: 1.0)")
+    g = p.add_argument_group("smoothing")
+    g.add_argument("--ema", type=float, default=d.ema,
+                   help=f"weight of the newest prediction in the moving average (default: {d.ema:g})")
+    g.add_argument("--on-threshold", type=float, default=d.on_threshold,
+                   help=f"smoothed probability at which a sign fires (default: {d.on_threshold:g})")
+    g.add_argument("--off-threshold", type=float, default=d.off_threshold,
+                   help=f"... and below which it ends (hysteresis) (default: {d.off_threshold:g})")
+    g.add_argument("--min-duration", type=float, default=d.min_duration,
+                   help=f"seconds a sign must stay on top before it fires (default: {d.min_duration:g})")
+    g.add_argument("--cooldown", type=float, default=d.cooldown,
+                   help=f"seconds after an event in which no other fires (default: {d.cooldown:g})")
+    g = p.add_argument_group("outputs")
+    g.add_argument("--headless", action="store_true", help="no window even when a display exists")
+    g.add_argument("--events", default=None, metavar="FILE.jsonl", help="also write one JSON line per event here")
+    g.add_argument("--record", default=None, metavar="OUT.mp4", help="write the annotated video")
+    g.add_argument("--stats-json", default=None, metavar="FILE", help="write the run's summary as JSON at exit")
+
+
+def _add_live(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default="0",
+                   help="webcam index, video file, RTSP/HTTP URL, image folder, or synth[:SEED[:SIGNS]] (default: 0)")
+    p.add_argument("--model", required=True, help="a .tflite exported by `edge-slr export-tflite`")
+    p.add_argument("--truth", default=None, help="ground truth of the source (stream.json from `synth --stream`)")
+    _add_live_common(p)
+
+
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="seed of the generated stream and its signer (default: 0)")
+    p.add_argument("--signs", type=_positive_int, default=20, help="signs in the stream (default: 20)")
+    p.add_argument("--model", default=None, help="a .tflite to run instead of the built-in demo model")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(truth=None)
+    _add_live_common(p)
+
+
 COMMANDS: dict[str, Command] = {
+    "demo": Command("live recognition on a generated stream with the built-in model: no webcam, dataset or network",
+                    _add_demo, "edge_slr.live.commands:demo_cmd"),
+    "live": Command("live sign recognition from a webcam, video, stream or image folder with a .tflite model",
+                    _add_live, "edge_slr.live.commands:live_cmd"),
     "models": Command("list the registered architectures", _add_models, "edge_slr.models.commands:list_models_cmd"),
     "summary": Command("layer table, parameter and FLOP counts of an architecture", _add_summary,
                        "edge_slr.models.commands:summary_cmd"),
