@@ -247,6 +247,33 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
     _add_live_common(p)
 
 
+def _add_bench(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="+", metavar="MODEL.tflite",
+                   help="files to compare; the first is the baseline of the 'vs first' ratios")
+    p.add_argument("--threads", default=None,
+                   help="comma-separated thread counts, e.g. 1,2,4 (default: every core)")
+    p.add_argument("--runs", type=_positive_int, default=50, help="steady-state runs per case (default: 50)")
+    p.add_argument("--warmup", type=int, default=5, help="warm-up runs after the first inference (default: 5)")
+    p.add_argument("--min-time", type=float, default=0.0, metavar="SECONDS",
+                   help="keep adding rounds until the steady state has run this long (default: 0)")
+    p.add_argument("--delegate", default="xnnpack", metavar="xnnpack|none|PATH",
+                   help="XNNPACK (default), none (TFLite's reference kernels), or an external delegate library "
+                        "such as a GPU delegate .so")
+    p.add_argument("--signature", default=None,
+                   help="signature to time (default: the model's entry point; streaming exports: the per-new-frame "
+                        "path encode_frame+lstm_step)")
+    p.add_argument("--data", default=None, metavar="DIR",
+                   help="folder of videos or frame-image folders to feed instead of random inputs (read with OpenCV)")
+    p.add_argument("--profile", action="store_true",
+                   help="per-op profile of one model instead: op type, count, total ms, share")
+    p.add_argument("--litert-benchmark", action="store_true",
+                   help="also run ai-edge-litert's litert-benchmark on each file and thread count, side by side")
+    p.add_argument("--json", default=None, metavar="FILE", help="write every number (and per-run times) as JSON")
+    p.add_argument("--csv", default=None, metavar="FILE", help="write one CSV line per model and thread count")
+    p.add_argument("--plot", default=None, metavar="FILE.png", help="plot the latency distributions side by side")
+    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
 COMMANDS: dict[str, Command] = {
     "demo": Command("live recognition on a generated stream with the built-in model: no webcam, dataset or network",
                     _add_demo, "edge_slr.live.commands:demo_cmd"),
@@ -259,6 +286,8 @@ COMMANDS: dict[str, Command] = {
                        "edge_slr.data.prepare:prepare_cmd"),
     "export-tflite": Command("quantize a trained run and export a 4-D-only .tflite with model card and report",
                              _add_export, "edge_slr.export.commands:export_cmd"),
+    "bench": Command("latency of .tflite files on this device: models x threads, table/JSON/CSV/plot, --profile",
+                     _add_bench, "edge_slr.bench.commands:bench_cmd"),
     "check-gpu": Command("report op by op what the TFLite GPU delegate would refuse (exit 1 if any)",
                          _add_check_gpu, "edge_slr.runtime.gpu_check:check_gpu_cmd"),
     "synth": Command("generate rendered sign clips (or a --stream test video) for tests and demos", _add_synth,

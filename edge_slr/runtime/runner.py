@@ -11,7 +11,8 @@ the bare interpreter leaves to them:
   one interpreter, through ``get_signature_runner``;
 - models with variable tensors (the fused LSTM keeps h/c between invokes) are reset before each
   run by default, so the same input always gives the same output;
-- XNNPACK on or off, thread count, explicit ``close()`` and a context manager (no ``__del__``).
+- XNNPACK on or off, extra delegates (e.g. a GPU delegate from ``load_delegate``), thread count,
+  explicit ``close()`` and a context manager (no ``__del__``).
 
 A runner is not thread-safe: use one per thread (the live pipeline has one inference worker).
 """
@@ -19,7 +20,7 @@ A runner is not thread-safe: use one per thread (the live pipeline has one infer
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -70,11 +71,14 @@ class TFLiteRunner:
     """Run a .tflite model: validated inputs, (de)quantization, named signatures.
 
     ``signature`` picks the default entry point of :meth:`run`; it may be left out when the file
-    has at most one signature. ``num_threads=None`` uses every CPU core.
+    has at most one signature. ``num_threads=None`` uses every CPU core. ``delegates`` are
+    ``ai_edge_litert.interpreter.load_delegate`` objects applied before XNNPACK (which then takes
+    what they leave, unless ``use_xnnpack=False``); the runner keeps them alive while it lives.
     """
 
     def __init__(self, model_path: str | os.PathLike[str], *, num_threads: int | None = None,
-                 use_xnnpack: bool = True, signature: str | None = None, reset_variables: bool = True):
+                 use_xnnpack: bool = True, signature: str | None = None, reset_variables: bool = True,
+                 delegates: Sequence[Any] = ()):
         if num_threads is not None and num_threads < 1:
             raise UserError(f"num_threads must be >= 1, got {num_threads}")
         self.path = Path(model_path)
@@ -91,7 +95,8 @@ class TFLiteRunner:
                     else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         try:
             self._interpreter: Interpreter | None = Interpreter(
-                model_content=data, num_threads=self.num_threads, experimental_op_resolver_type=resolver)
+                model_content=data, num_threads=self.num_threads, experimental_op_resolver_type=resolver,
+                experimental_delegates=list(delegates) or None)
             self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise UserError(f"ai-edge-litert cannot load {self.path}: {_first_line(exc)}") from None

@@ -13,11 +13,12 @@ for the second and later signatures of a multi-signature file).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -240,6 +241,39 @@ def extract_subgraph(data: bytes, subgraph_index: int, source: str = "<bytes>") 
         sd.subgraphIndex = 0
     model.signatureDefs = kept
     return _pack(model)
+
+
+def isolated_ops(data: bytes, subgraph_index: int = 0, source: str = "<bytes>") -> Iterator[tuple[int, bytes]]:
+    """Yield ``(op index, model)`` for each op of a subgraph: a model whose only op is that op.
+
+    The op's non-constant inputs become the model's inputs and its outputs the model's outputs; the
+    tensor list is kept (same indices as the original subgraph) but only the op's own weights stay in
+    the file, so each model is small. ``bench --profile`` times these to split a model's time op by op
+    where the installed runtime has no op profiler. The model is unpacked once for all ops.
+    """
+    model = _unpack(data, source)
+    subgraphs = model.subgraphs or []
+    if not 0 <= subgraph_index < len(subgraphs):
+        raise UserError(f"{source} has {len(subgraphs)} subgraph(s); index {subgraph_index} does not exist")
+    if _calls_subgraphs(model):
+        raise UserError(f"{source} has control-flow ops that call subgraphs; cannot isolate its ops")
+    sg = subgraphs[subgraph_index]
+    tensors, buffers = sg.tensors or [], model.buffers or []
+    metadata_buffers = {m.buffer for m in model.metadata or []}
+    for index, op in enumerate(sg.operators or []):
+        inputs = [t for t in _ints(op.inputs) if t >= 0]
+        used = [*inputs, *_ints(op.outputs), *(t for t in _ints(op.intermediates) if t >= 0)]
+        needed = {tensors[t].buffer for t in used} | metadata_buffers
+        one = copy.copy(sg)
+        one.operators = [op]
+        one.inputs = [t for t in dict.fromkeys(inputs)
+                      if not _has_data(buffers, tensors[t].buffer) and not tensors[t].isVariable]
+        one.outputs = list(_ints(op.outputs))
+        cut = copy.copy(model)
+        cut.subgraphs = [one]
+        cut.signatureDefs = []
+        cut.buffers = [b if i in needed else schema.BufferT() for i, b in enumerate(buffers)]
+        yield index, _pack(cut)
 
 
 # ----------------------------------------------------------------------------------------------

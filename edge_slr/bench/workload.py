@@ -1,0 +1,98 @@
+"""What one benchmark call runs: the model's own entry point, a named signature, or a stream step.
+
+The default is what the live pipeline pays per inference: a whole clip for a full-clip model, and
+for a streaming model the per-new-frame path, ``encode_frame`` of one frame plus one explicit-state
+``lstm_step`` (the state is carried from call to call, starting at :func:`init_state`). Every call goes
+through :class:`TFLiteRunner` (input checks, quantization of float inputs), as on a device.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge_slr.errors import UserError, unknown_choice
+from edge_slr.runtime.model_card import ModelCard
+from edge_slr.runtime.runner import TFLiteRunner
+from edge_slr.runtime.streaming import ENCODE_FRAME, FEATURE, LOGITS, LSTM_STEP, init_state
+
+from .inputs import random_feed, value_range
+
+STREAM_STEP = f"{ENCODE_FRAME}+{LSTM_STEP}"
+
+
+@dataclass
+class Workload:
+    """One benchmark call and what it covers."""
+
+    label: str  # e.g. "serving_default", "encode_frame+lstm_step"
+    signatures: tuple[str | None, ...]  # signatures it runs (None: a file without signatures)
+    flops: float | None  # FLOPs of one call, from the model card; None when unknown
+    flops_exact: bool  # False when derived (per-frame share of the clip's FLOPs)
+    call: Callable[[], object]
+
+
+def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str | None,
+                   rng: np.random.Generator, clips: list[np.ndarray] | None = None) -> Workload:
+    """The call to time for ``runner``; ``signature`` overrides the model's own entry point.
+
+    ``clips`` (real preprocessed clips, from ``--data``) feed the default entry point; a named
+    signature other than the clip/frame input gets random inputs.
+    """
+    lo_hi = value_range(card)
+    streaming = card is not None and card.streaming and {ENCODE_FRAME, LSTM_STEP} <= set(runner.signatures)
+    if signature is not None and signature != STREAM_STEP and signature not in runner.signatures:
+        raise unknown_choice("signature", signature, [*runner.signatures, *([STREAM_STEP] if streaming else [])])
+    if signature == STREAM_STEP and not streaming:
+        raise UserError(f"{runner.path.name} is not a streaming export with {ENCODE_FRAME} and {LSTM_STEP}")
+    clip_flops = float(card.raw["flops_per_clip"]) if card is not None and card.raw.get("flops_per_clip") else None
+    if streaming and signature in (None, STREAM_STEP):
+        return _stream_step(runner, card, rng, clips, clip_flops)
+    key = signature if signature is not None else runner.default_signature
+    if key is None and runner.signatures:  # several signatures, none named: the first is the entry point
+        key = runner.signatures[0]
+    specs = runner.input_specs(key)
+    is_entry = signature is None and not streaming
+    if is_entry and clips is not None and len(specs) == 1:
+        frames = itertools.cycle(clips)
+        feed_name = specs[0].name
+
+        def call_clip() -> object:
+            return runner.run({feed_name: next(frames)}, key)
+
+        call = call_clip
+    else:
+        feed = random_feed(specs, rng, lo_hi)
+        if key == LSTM_STEP:
+            feed.update(init_state(runner))
+
+        def call_feed() -> object:
+            return runner.run(feed, key)
+
+        call = call_feed
+    return Workload(label=key or "main", signatures=(key,), flops=clip_flops if is_entry else None,
+                    flops_exact=True, call=call)
+
+
+def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
+                 clips: list[np.ndarray] | None, clip_flops: float | None) -> Workload:
+    if clips is not None:
+        frames = itertools.cycle(frame[None] for clip in clips for frame in clip)
+    else:
+        (spec,) = runner.input_specs(ENCODE_FRAME)
+        frames = itertools.repeat(random_feed([spec], rng, value_range(card))[spec.name])
+    state = init_state(runner)
+
+    def step() -> object:
+        nonlocal state
+        feature = runner.run(next(frames), ENCODE_FRAME)[FEATURE]
+        out = runner.run({FEATURE: feature, **state}, LSTM_STEP)
+        state = {name: out[name] for name in state}
+        return out[LOGITS]
+
+    # The card counts a whole clip; one new frame costs one frame's encoding plus one LSTM step, ~1/T of it.
+    return Workload(label=STREAM_STEP, signatures=(ENCODE_FRAME, LSTM_STEP),
+                    flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step)
