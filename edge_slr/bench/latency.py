@@ -60,6 +60,7 @@ class BenchRow:
     threads: int
     delegate: str
     workload: str = ""
+    inputs: str = ""  # "random" or "N clips" (from --data)
     status: str = "ok"  # "ok" or "failed"
     reason: str = ""
     size_mb: float = 0.0
@@ -168,11 +169,24 @@ def _delegate_label(delegate: str) -> str:
 
 
 def load_external_delegate(path: str) -> Any:
-    """``load_delegate(path)`` with a one-line reason when the library cannot be loaded."""
+    """``load_delegate(path)`` with a one-line reason when the library cannot be loaded.
+
+    The library is opened with ctypes first: ai-edge-litert's ``Delegate`` raises a second error from
+    its ``__del__`` when the library itself cannot be opened, and its message does not say why.
+    """
+    import ctypes
+
     from ai_edge_litert.interpreter import load_delegate
 
     if not Path(path).exists():
         raise UserError(f"delegate library {path} not found")
+    try:
+        library = ctypes.CDLL(str(Path(path).resolve()))
+    except OSError as exc:
+        raise UserError(f"cannot load delegate {path}: {str(exc).strip().splitlines()[0]}") from None
+    if not hasattr(library, "tflite_plugin_create_delegate"):
+        raise UserError(f"cannot load delegate {path}: it is not a TFLite external delegate "
+                        "(no tflite_plugin_create_delegate symbol)")
     try:
         return load_delegate(path)
     except (ValueError, OSError, RuntimeError) as exc:
@@ -198,6 +212,7 @@ def _load(case: _Case, config: BenchConfig, rng: np.random.Generator, sources: l
         raise UserError("--data needs the model card (input size and frames) of an edge-slr export")
     case.workload = build_workload(case.runner, card, config.signature, rng, clips)
     row.workload = case.workload.label
+    row.inputs = f"{len(clips)} clips" if clips is not None else "random"
     if case.workload.flops:
         row.gflop = case.workload.flops / 1e9
     t0 = time.perf_counter()
