@@ -254,8 +254,9 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="comma-separated thread counts, e.g. 1,2,4 (default: every core)")
     p.add_argument("--runs", type=_positive_int, default=50, help="steady-state runs per case (default: 50)")
     p.add_argument("--warmup", type=int, default=5, help="warm-up runs after the first inference (default: 5)")
-    p.add_argument("--min-time", type=float, default=0.0, metavar="SECONDS",
-                   help="keep adding rounds until the steady state has run this long (default: 0)")
+    p.add_argument("--min-time", type=float, default=1.0, metavar="SECONDS",
+                   help="keep adding rounds until the steady state has run this long, like benchmark_model's "
+                        "--min_secs (default: 1)")
     p.add_argument("--delegate", default="xnnpack", metavar="xnnpack|none|PATH",
                    help="XNNPACK (default), none (TFLite's reference kernels), or an external delegate library "
                         "such as a GPU delegate .so")

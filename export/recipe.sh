@@ -10,4 +10,4 @@ uv run --extra live --extra train edge-slr export-tflite "$work/runs/r2plus1d_sm
     --out export/r2plus1d_small_int8.tflite
 uv run --extra live --extra train edge-slr export-tflite "$work/runs/cnn_lstm" --streaming --val-clips 120 \
     --out export/cnn_lstm_fp32_stream.tflite
-uv run --extra live python tools/bench_exports.py export/r2plus1d_small_int8.tflite export/cnn_lstm_fp32_stream.tflite
+uv run --extra live edge-slr bench export/r2plus1d_small_int8.tflite export/cnn_lstm_fp32_stream.tflite --threads 1,2

@@ -29,7 +29,7 @@ STREAM = ROOT / "export" / "cnn_lstm_fp32_stream.tflite"
 
 
 def _bench(capsys, *argv: str) -> tuple[int, str]:
-    rc = main(["bench", "--quiet", *map(str, argv)])
+    rc = main(["bench", "--quiet", "--min-time", "0", *map(str, argv)])
     return rc, capsys.readouterr().out
 
 

@@ -38,7 +38,7 @@ class BenchConfig:
     threads: tuple[int, ...] = (os.cpu_count() or 1,)
     runs: int = 50  # steady-state rounds (at least)
     warmup: int = 5
-    min_time: float = 0.0  # keep adding rounds until the steady state has run this many seconds
+    min_time: float = 1.0  # keep adding rounds until the steady state has run this many seconds
     delegate: str = XNNPACK  # "xnnpack", "none", or the path of an external delegate library
     signature: str | None = None
     data: Path | None = None  # folder of videos / frame folders (None: random inputs)

@@ -26,10 +26,12 @@ def header_lines(result: BenchResult) -> list[str]:
     h, c = result.host, result.config
     load = " -> ".join(" ".join(f"{v:.2f}" for v in la) if la else "?" for la in (result.load_start, result.load_end))
     inputs = f"clips from {c.data}" if c.data else "random inputs"
+    rounds = max((r.runs for r in result.rows if r.ok), default=0)
     return [f"host: {h.cpu}, {h.cores} cores, {h.machine}, {h.system}, Python {h.python}, "
             f"ai-edge-litert {h.litert_version}",
             f"load average (1/5/15 min) at start -> end: {load}",
-            f"delegate {c.delegate}, {c.runs} runs (min {c.min_time:g} s) after {c.warmup} warm-up, interleaved; "
+            f"delegate {c.delegate}; {rounds} interleaved rounds (at least {c.runs} and {c.min_time:g} s) after "
+            f"{c.warmup} warm-up; "
             f"{inputs}; peak RSS {result.peak_rss_mb:.0f} MB; {result.wall_s:.1f} s"]
 
 
