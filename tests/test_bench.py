@@ -186,3 +186,21 @@ def test_profile_splits_a_tiny_model_op_by_op(tmp_path, capsys):
         assert name in out
     assert "sum of ops" in out
     assert main(["bench", str(model), str(model), "--profile"]) == 2  # one model at a time
+
+
+def test_litert_benchmark_side_by_side(tmp_path, capsys):
+    """ai-edge-litert's own tool on the same files: a median next to ours, and its refusal of the fused
+    LSTM op as a failed row with the tool's reason."""
+    lstm = tmp_path / "lstm.tflite"
+    lstm.write_bytes(tm.lstm_model())
+    out_json = tmp_path / "b.json"
+    rc, out = _bench(capsys, INT8_CLIP, lstm, "--threads", "1", "--runs", "3", "--litert-benchmark",
+                     "--json", out_json)
+    assert rc == 0
+    report = json.loads(out_json.read_text())
+    assert [r["status"] for r in report["rows"]] == ["ok", "ok"]  # our runner runs both
+    theirs = report["litert_benchmark"]
+    assert [(r["model"], r["status"]) for r in theirs] == [(INT8_CLIP.name, "ok"), (lstm.name, "failed")]
+    assert theirs[0]["median_ms"] > 0 and theirs[0]["signature"] == "serving_default"
+    assert theirs[1]["reason"].startswith("RuntimeError")
+    assert "litert-benchmark" in out and "ours p50" in out

@@ -15,7 +15,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,7 @@ class BenchRow:
     max_ms: float | None = None
     per_second: float | None = None  # calls per second at the mean latency, one call at a time
     gflop: float | None = None  # GFLOP of one call (model card)
+    gflop_estimated: bool = False  # True when derived (a stream step's share of the clip's FLOPs)
     gflops_per_s: float | None = None  # achieved, at the median
     rss_mb: float | None = None  # resident memory added by loading this case and its first inference
     delegated_ops: int | None = None
@@ -103,8 +104,6 @@ class BenchResult:
     rows: list[BenchRow]
 
     def as_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         config = asdict(self.config)
         config["data"] = str(self.config.data) if self.config.data else None
         return {"host": asdict(self.host), "config": config, "load_average_start": self.load_start,
@@ -214,7 +213,7 @@ def _load(case: _Case, config: BenchConfig, rng: np.random.Generator, sources: l
     row.workload = case.workload.label
     row.inputs = f"{len(clips)} clips" if clips is not None else "random"
     if case.workload.flops:
-        row.gflop = case.workload.flops / 1e9
+        row.gflop, row.gflop_estimated = case.workload.flops / 1e9, not case.workload.flops_exact
     t0 = time.perf_counter()
     case.workload.call()
     row.first_ms = (time.perf_counter() - t0) * 1e3

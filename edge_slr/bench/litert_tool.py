@@ -8,6 +8,7 @@ no memory, and cannot load models with the fused LSTM op.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TOOL = "litert-benchmark"
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
 
 
 @dataclass
@@ -58,10 +60,7 @@ def run_litert_benchmark(tool: str, model: str, threads: int, runs: int, warmup:
             row.status, row.reason = "failed", f"{type(exc).__name__}: {exc}"
             return row
         if proc.returncode != 0 or not result.is_file():
-            lines = [ln for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
-            errors = [ln for ln in lines if "error" in ln.lower()] or lines
-            row.status = "failed"
-            row.reason = (errors[-1].strip() if errors else f"exit status {proc.returncode}")[:200]
+            row.status, row.reason = "failed", _failure_reason(proc.stderr + proc.stdout, proc.returncode)
             return row
         data = json.loads(result.read_text())
     latency = data.get("latency", {})
@@ -70,6 +69,15 @@ def run_litert_benchmark(tool: str, model: str, threads: int, runs: int, warmup:
     row.fully_accelerated = data.get("fully_accelerated")
     row.signature = data.get("signature", row.signature)
     return row
+
+
+def _failure_reason(output: str, returncode: int) -> str:
+    """The Python exception line if the tool raised one (its C++ log lines only name source files), else
+    its last error line."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    raised = [ln for ln in lines if _EXCEPTION_LINE.match(ln)]
+    errors = raised or [ln for ln in lines if "error" in ln.lower()] or lines
+    return errors[-1][:200] if errors else f"exit status {returncode}"
 
 
 def combine(parts: list[LiteRtRow]) -> LiteRtRow:

@@ -185,13 +185,14 @@ def profile_table(profile: Profile, top: int = 8) -> str:
              f"method: {profile.method}",
              f"{'op type':<28} {'count':>5} {'total ms':>9} {'share':>6}"]
     for r in profile.by_type():
-        lines.append(f"{r.op:<28} {r.count:>5} {r.total_ms:>9.3f} {r.share:>6.1%}")
+        lines.append(f"{r.op:<28} {r.count:>5} {r.total_ms:>9.4f} {r.share:>6.1%}")
     whole = sum(profile.whole_ms.values())
     lines.append(f"{'sum of ops':<28} {len([o for o in profile.ops if o.ms is not None]):>5} "
-                 f"{profile.sum_ms:>9.3f}   (whole {'+'.join(profile.subgraphs)} invoked as one: {whole:.3f} ms)")
+                 f"{profile.sum_ms:>9.4f}   (whole {'+'.join(profile.subgraphs)} invoked as one: {whole:.4f} ms)")
     slow = sorted((o for o in profile.ops if o.ms is not None), key=lambda o: -o.ms)[:top]
     if slow:
-        lines.append("slowest ops: " + "; ".join(f"{o.subgraph}#{o.index} {o.op} {o.ms:.3f} ms" for o in slow))
+        lines.append("slowest single ops:")
+        lines.extend(f"  {o.subgraph} op {o.index:<4} {o.op:<24} {o.ms:>9.4f} ms" for o in slow)
     failed = [o for o in profile.ops if o.ms is None]
     lines.extend(f"op {o.subgraph}#{o.index} {o.op} could not run alone: {o.reason}" for o in failed)
     return "\n".join(lines)

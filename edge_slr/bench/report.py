@@ -22,6 +22,19 @@ def _f(value: float | None, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _ms(value: float | None) -> str:
+    """Milliseconds with about three significant digits: 215, 21.5, 2.15, 0.215, 0.0215."""
+    if value is None:
+        return "-"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
 def header_lines(result: BenchResult) -> list[str]:
     h, c = result.host, result.config
     load = " -> ".join(" ".join(f"{v:.2f}" for v in la) if la else "?" for la in (result.load_start, result.load_end))
@@ -48,11 +61,10 @@ def table(result: BenchResult) -> str:
         if not row.ok:
             cells.append([row.model, row.workload or "-", str(row.threads), "FAILED"] + [""] * (len(_COLUMNS) - 4))
             continue
-        gflops = "-" if row.gflops_per_s is None else ("~" if row.gflop and row.workload.count("+") else "") + \
-            _f(row.gflops_per_s, 1)
-        cells.append([row.model, row.workload, str(row.threads), _f(row.load_ms, 0), _f(row.first_ms),
-                      _f(row.warmup_ms), _f(row.p50_ms), _f(row.p90_ms), _f(row.p99_ms), _f(row.mean_ms),
-                      _f(row.std_ms), _f(row.per_second, 0), gflops, _f(row.size_mb), _f(row.rss_mb, 1),
+        gflops = "-" if row.gflops_per_s is None else ("~" if row.gflop_estimated else "") + _f(row.gflops_per_s, 1)
+        cells.append([row.model, row.workload, str(row.threads), _ms(row.load_ms), _ms(row.first_ms),
+                      _ms(row.warmup_ms), _ms(row.p50_ms), _ms(row.p90_ms), _ms(row.p99_ms), _ms(row.mean_ms),
+                      _ms(row.std_ms), _f(row.per_second, 0), gflops, _f(row.size_mb), _f(row.rss_mb, 1),
                       row.coverage or "?", "-" if ratio is None else f"{ratio:.2f}x"])
     widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(_COLUMNS)]
     left = {0, 1, 15}
@@ -66,7 +78,7 @@ def table(result: BenchResult) -> str:
     if failed:
         out.append("")
         out.extend(f"FAILED {r.model} ({r.threads} thread(s)): {r.reason}" for r in failed)
-    if any(r.ok and r.gflop and "+" in r.workload for r in rows):
+    if any(r.ok and r.gflop_estimated for r in rows):
         out.append("~ per-frame FLOPs estimated as the card's clip FLOPs / frames")
     return "\n".join(out)
 
@@ -79,12 +91,12 @@ def litert_table(rows: Sequence[LiteRtRow], ours: Sequence[BenchRow]) -> str:
            f"{'ours p50':>9}"]
     for r in rows:
         ours_row = mine.get((r.model, r.threads))
-        ours_p50 = _f(ours_row.p50_ms) if ours_row and ours_row.ok else "-"
+        ours_p50 = _ms(ours_row.p50_ms) if ours_row and ours_row.ok else "-"
         if r.status != "ok":
             out.append(f"{r.model:<36} {r.threads:>3} {r.signature:<24} FAILED: {r.reason}")
             continue
-        out.append(f"{r.model:<36} {r.threads:>3} {r.signature:<24} {_f(r.init_ms):>8} {_f(r.median_ms):>8} "
-                   f"{_f(r.p5_ms):>8} {_f(r.p95_ms):>8} {ours_p50:>9}")
+        out.append(f"{r.model:<36} {r.threads:>3} {r.signature:<24} {_ms(r.init_ms):>8} {_ms(r.median_ms):>8} "
+                   f"{_ms(r.p5_ms):>8} {_ms(r.p95_ms):>8} {ours_p50:>9}")
     return "\n".join(out)
 
 
