@@ -119,6 +119,10 @@ def test_data_folder_feeds_real_clips_and_tfrecords_are_refused(tmp_path, capsys
     assert rc == 0
     rows = json.loads(out_json.read_text())["rows"]
     assert [(r["status"], r["inputs"]) for r in rows] == [("ok", "2 clips"), ("ok", "2 clips")]
+    rc, _ = _bench(capsys, STREAM, "--threads", "1", "--runs", "2", "--data", data, "--signature", "lstm_step",
+                   "--json", out_json)
+    (row,) = json.loads(out_json.read_text())["rows"]
+    assert row["status"] == "ok" and row["inputs"] == "random"  # the clips only feed the frame/clip input
     prepared = tmp_path / "prepared"
     prepared.mkdir()
     (prepared / "dataset.json").write_text("{}")

@@ -76,6 +76,8 @@ def _profile(args: argparse.Namespace, delegate: str) -> int:
 
     if len(args.models) != 1:
         raise UserError("--profile takes exactly one model")
+    if args.csv or args.plot or args.litert_benchmark or args.data:
+        raise UserError("--profile writes its table and --json only (no --csv, --plot, --litert-benchmark or --data)")
     if delegate not in (XNNPACK, NO_DELEGATE):
         raise UserError("--profile runs with --delegate xnnpack or none; for an external delegate use LiteRT's "
                         "benchmark_model --enable_op_profiling=true on the device")

@@ -211,7 +211,7 @@ def _load(case: _Case, config: BenchConfig, rng: np.random.Generator, sources: l
         raise UserError("--data needs the model card (input size and frames) of an edge-slr export")
     case.workload = build_workload(case.runner, card, config.signature, rng, clips)
     row.workload = case.workload.label
-    row.inputs = f"{len(clips)} clips" if clips is not None else "random"
+    row.inputs = f"{case.workload.real_inputs} clips" if case.workload.real_inputs else "random"
     if case.workload.flops:
         row.gflop, row.gflop_estimated = case.workload.flops / 1e9, not case.workload.flops_exact
     t0 = time.perf_counter()

@@ -33,6 +33,7 @@ class Workload:
     flops: float | None  # FLOPs of one call, from the model card; None when unknown
     flops_exact: bool  # False when derived (per-frame share of the clip's FLOPs)
     call: Callable[[], object]
+    real_inputs: int = 0  # clips it cycles through (0: random inputs)
 
 
 def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str | None,
@@ -63,7 +64,7 @@ def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str 
         def call_clip() -> object:
             return runner.run({feed_name: next(frames)}, key)
 
-        call = call_clip
+        call, real = call_clip, len(clips)
     else:
         feed = random_feed(specs, rng, lo_hi)
         if key == LSTM_STEP:
@@ -72,9 +73,9 @@ def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str 
         def call_feed() -> object:
             return runner.run(feed, key)
 
-        call = call_feed
+        call, real = call_feed, 0
     return Workload(label=key or "main", signatures=(key,), flops=clip_flops if is_entry else None,
-                    flops_exact=True, call=call)
+                    flops_exact=True, call=call, real_inputs=real)
 
 
 def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
@@ -95,4 +96,5 @@ def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator
 
     # The card counts a whole clip; one new frame costs one frame's encoding plus one LSTM step, ~1/T of it.
     return Workload(label=STREAM_STEP, signatures=(ENCODE_FRAME, LSTM_STEP),
-                    flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step)
+                    flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,
+                    real_inputs=len(clips) if clips is not None else 0)
