@@ -32,7 +32,7 @@ def _ms(value: float | None) -> str:
         return f"{value:.1f}"
     if value >= 1:
         return f"{value:.2f}"
-    return f"{value:.3g}"
+    return f"{value:#.3g}"
 
 
 def header_lines(result: BenchResult) -> list[str]:
