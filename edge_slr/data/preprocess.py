@@ -7,12 +7,13 @@ TensorFlow twin of :func:`sample_indices` (tested to give the same indices).
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from edge_slr.hands.crops import CENTRE_FRACTION, apply_crop, centre_box
 
 # Evaluation keeps the central 87.5% of the (square) frame: the mean side of the training crops
 # (random resized crops of 50-100% of the area) is about 86%, so train and eval see similar scales.
-EVAL_CROP_FRACTION = 0.875
+EVAL_CROP_FRACTION = CENTRE_FRACTION
 
 
 def uniform_indices(n_frames: int, frames: int) -> np.ndarray:
@@ -48,16 +49,10 @@ def sample_indices(
 def crop_square(frame: np.ndarray, size: int, fraction: float = 1.0) -> np.ndarray:
     """Centre-crop a square of ``fraction`` x the short side and resize it to ``size`` x ``size``.
 
-    INTER_AREA when shrinking (no aliasing from 480p sources), bilinear when enlarging.
+    INTER_AREA when shrinking (no aliasing from 480p sources), bilinear when enlarging. The one
+    implementation lives in :mod:`edge_slr.hands.crops` (the centre box of the crops live uses too).
     """
-    h, w = frame.shape[:2]
-    side = max(1, int(round(min(h, w) * fraction)))
-    top, left = (h - side) // 2, (w - side) // 2
-    square = frame[top : top + side, left : left + side]
-    if side == size:
-        return np.ascontiguousarray(square)
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(square, (size, size), interpolation=interpolation)
+    return apply_crop(frame, centre_box(frame.shape[:2], fraction), size)
 
 
 def preprocess_clip(frames: np.ndarray, size: int, crop_fraction: float = EVAL_CROP_FRACTION) -> np.ndarray:
