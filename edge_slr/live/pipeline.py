@@ -109,6 +109,7 @@ class LivePipeline:
         self.smoother = EventSmoother(self.model.labels, config.smoothing, self.model.background)
         self.times = StageTimes()
         self.events: list[SignEvent] = []
+        self.predictions: list[tuple[float, np.ndarray]] = []  # (stream time, probabilities) of every inference
         self._on_event = on_event
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -276,11 +277,13 @@ class LivePipeline:
                 time.sleep(cfg.extra_latency_ms / 1000)
             t1 = time.monotonic()
             self.times.add("inference", t1 - t0)
-            self._staleness.append(t0 - float(window.t_capture[-1]))
-            event = self.smoother.update(softmax(logits), float(window.t_media[-1]))
+            probs = softmax(logits)
+            event = self.smoother.update(probs, float(window.t_media[-1]))
             t2 = time.monotonic()
             self.times.add("smoothing", t2 - t1)
             with self._lock:
+                self._staleness.append(t0 - float(window.t_capture[-1]))
+                self.predictions.append((float(window.t_media[-1]), probs))
                 self._inferences += 1
                 self._latency = t2 - float(window.t_capture[-1])
             if event is not None:
@@ -325,6 +328,11 @@ class LivePipeline:
         max_delay = self.model.timing.clip_seconds + 0.5
         return score_events(events, self.truth, max_delay, frames_seen=self._frames_seen())
 
+    def staleness_ms(self) -> list[float]:
+        """Staleness of every inference so far, in order (ms)."""
+        with self._lock:
+            return [x * 1e3 for x in self._staleness]
+
     def _frames_seen(self) -> int:
         view = self.view()
         return 0 if view is None else view.index + 1
@@ -332,7 +340,7 @@ class LivePipeline:
     def summary(self) -> dict[str, Any]:
         """Everything measured, as one JSON-ready dict (the ``--stats-json`` file and ``demo --json``)."""
         stats = self.source.stats
-        stale = np.array(self._staleness) * 1e3 if self._staleness else np.zeros(1)
+        stale = np.array(self.staleness_ms() or [0.0])
         seconds = max(1e-9, (self._finished or time.monotonic()) - self._started)
         score = self.score()
         with self._lock:
