@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
                                      signers=args.signers, width=112, height=112, seed=0,
                                      background=args.background))
     # Stored at 72 px: the evaluation centre crop (7/8) is 63 px, resized to each model's input size.
-    prepare(PrepareConfig(src=synth, out=data, size=72, split="signer", val=args.val_signers / args.signers, progress=False))
+    prepare(PrepareConfig(src=synth, out=data, size=72, split="signer", val=args.val_signers / args.signers,
+                          progress=False))
 
     results = []
     for arch in args.arch:
