@@ -68,7 +68,7 @@ def _add_prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store-frames", type=_positive_int, default=32,
                    help="frames kept per clip, evenly spread (default: 32)")
     p.add_argument("--size", type=_positive_int, default=128,
-                   help="stored frames are a centre square resized to SIZE x SIZE (default: 128)")
+                   help="stored frames are the --crop square resized to SIZE x SIZE (default: 128)")
     p.add_argument("--min-frames", type=_positive_int, default=8,
                    help="skip clips with fewer decodable frames (default: 8)")
     p.add_argument("--split", default="auto",
@@ -80,6 +80,15 @@ def _add_prepare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard-size", type=_positive_int, default=64, help="clips per shard (default: 64)")
     p.add_argument("--overwrite", action="store_true",
                    help="rebuild OUT when it holds a dataset prepared with other arguments")
+    p.add_argument("--crop", default="centre",
+                   help="how frames are cut from the source: centre (the centre square), signer (hands, head and "
+                        "shoulders) or hand (one hand, for handshape close-ups); signer/hand need --hands-model "
+                        "(default: centre)")
+    p.add_argument("--crop-scale", type=_positive_float, default=None,
+                   help="centre: fraction of the short side (default 1.0); signer: scale of the signing space "
+                        "(default 1.0); hand: square side over the hand's extent (default 1.5)")
+    p.add_argument("--hands-model", default=None,
+                   help="MediaPipe hand_landmarker.task for the signer/hand crops (default: $EDGE_SLR_HANDS_MODEL)")
 
 
 def _add_check_gpu(p: argparse.ArgumentParser) -> None:
@@ -248,7 +257,7 @@ def _add_demo(p: argparse.ArgumentParser) -> None:
 
 
 def _add_bench(p: argparse.ArgumentParser) -> None:
-    p.add_argument("models", nargs="+", metavar="MODEL.tflite",
+    p.add_argument("models", nargs="*", metavar="MODEL.tflite",
                    help="files to compare; the first is the baseline of the 'vs first' ratios")
     p.add_argument("--threads", default=None,
                    help="comma-separated thread counts, e.g. 1,2,4 (default: every core)")
@@ -273,6 +282,15 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", default=None, metavar="FILE", help="write one CSV line per model and thread count")
     p.add_argument("--plot", default=None, metavar="FILE.png", help="plot the latency distributions side by side")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    g = p.add_argument_group("live pipeline (--pipeline)")
+    g.add_argument("--pipeline", default=None, metavar="SOURCE",
+                   help="benchmark the whole live pipeline, headless and in real time, on a video, image folder or "
+                        "synth[:SEED[:SIGNS]] stream instead of bare models")
+    g.add_argument("--model", default=None, help="the .tflite the pipeline runs (default: the built-in demo model)")
+    g.add_argument("--hands-model", default=None, help="include the MediaPipe hands stage (hand_landmarker.task)")
+    g.add_argument("--truth", default=None, help="ground truth of the source (synth streams know their own)")
+    g.add_argument("--max-seconds", type=_positive_float, default=None, help="stop the pipeline after this long")
+    g.add_argument("--stride", type=_positive_int, default=2, help="frames between full-clip inferences (default: 2)")
 
 
 COMMANDS: dict[str, Command] = {

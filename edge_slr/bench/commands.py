@@ -23,6 +23,12 @@ def parse_threads(text: str) -> tuple[int, ...]:
 
 
 def bench_cmd(args: argparse.Namespace) -> int:
+    if args.pipeline:
+        from .pipeline import bench_pipeline_cmd
+
+        return bench_pipeline_cmd(args)
+    if not args.models:
+        raise UserError("name at least one MODEL.tflite to benchmark, or --pipeline SOURCE for the live pipeline")
     missing = [m for m in args.models if not Path(m).exists()]
     if missing:  # a typo is a user error; an unreadable or broken file is a failed row
         raise UserError(f"no such file: {', '.join(missing)}")

@@ -90,7 +90,7 @@ def format_summary(summary: dict[str, Any]) -> str:
              f"p90 {summary['staleness_ms']['p90']:.1f} ms, max {summary['staleness_ms']['max']:.1f} ms"]
     if "precision" in summary:
         latency = summary["event_latency_ms_median"]
-        lines.append(f"events: {summary['events'] and len(summary['events'])} for {summary['signs']} signs; precision "
+        lines.append(f"events: {len(summary['events'])} for {summary['signs']} signs; precision "
                      f"{summary['precision']:.3f}, recall {summary['recall']:.3f}, median event latency "
                      f"{'-' if latency is None else f'{latency:.0f} ms'} (sign end -> event)")
         if summary["confusions"]:

@@ -26,6 +26,11 @@ class StageTimes:
         with self._lock:
             self._samples[stage].append(seconds)
 
+    def samples_ms(self) -> dict[str, list[float]]:
+        """Every kept duration per stage, in milliseconds (for plots)."""
+        with self._lock:
+            return {k: [x * 1e3 for x in v] for k, v in self._samples.items() if v}
+
     def summary(self) -> dict[str, dict[str, float]]:
         """``{stage: {count, p50_ms, p90_ms, mean_ms, max_ms}}`` for every stage with samples."""
         with self._lock:
@@ -50,7 +55,7 @@ class Score:
 
     def to_json(self) -> dict:
         lat = np.array(self.latencies_ms) if self.latencies_ms else None
-        return {"signs": self.signs, "events": self.events, "matched": self.matched,
+        return {"signs": self.signs, "event_count": self.events, "matched": self.matched,
                 "precision": round(self.precision, 4), "recall": round(self.recall, 4),
                 "event_latency_ms_median": None if lat is None else round(float(np.median(lat)), 1),
                 "event_latency_ms_p90": None if lat is None else round(float(np.percentile(lat, 90)), 1),

@@ -31,6 +31,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
 from edge_slr.errors import UserError, unknown_choice
 from edge_slr.runtime.tflite_file import TFLiteModel, parse_model, read_model_bytes
+from edge_slr.utils.native_stderr import quiet_native_stderr
 
 _QUANTIZED_DTYPES = (np.int8, np.uint8, np.int16)
 
@@ -94,10 +95,11 @@ class TFLiteRunner:
         resolver = (OpResolverType.BUILTIN if use_xnnpack
                     else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         try:
-            self._interpreter: Interpreter | None = Interpreter(
-                model_content=data, num_threads=self.num_threads, experimental_op_resolver_type=resolver,
-                experimental_delegates=list(delegates) or None)
-            self._interpreter.allocate_tensors()
+            with quiet_native_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate" is not for users
+                self._interpreter: Interpreter | None = Interpreter(
+                    model_content=data, num_threads=self.num_threads, experimental_op_resolver_type=resolver,
+                    experimental_delegates=list(delegates) or None)
+                self._interpreter.allocate_tensors()
         except (RuntimeError, ValueError) as exc:
             raise UserError(f"ai-edge-litert cannot load {self.path}: {_first_line(exc)}") from None
         self._sig_runners: dict[str, Any] = {}
