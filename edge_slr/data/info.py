@@ -14,6 +14,8 @@ from typing import Any
 from edge_slr.errors import UserError, unknown_choice
 
 DATASET_JSON = "dataset.json"
+# What every dataset prepared before crops were recorded stored: the full centre square of each frame.
+LEGACY_CROP: dict[str, Any] = {"square": "centre", "fraction_of_short_side": 1.0}
 FORMAT = "edge-slr-clips"
 FORMAT_VERSION = 1
 
@@ -57,6 +59,10 @@ class DatasetInfo:
     layout: str
     split: dict[str, Any]  # how the split was made: mode, val_fraction, seed, signers
     skipped: tuple[SkippedClip, ...] = field(default=())
+    # How each stored frame was cut from its source frame (edge_slr.hands.CropSpec.to_card form); training's
+    # evaluation then keeps the central EVAL_CROP_FRACTION of it, and the model card says the product.
+    crop: dict[str, Any] = field(default_factory=lambda: dict(LEGACY_CROP))
+    hands: dict[str, Any] | None = None  # hand-crop statistics of prepare: clips with a hand, jitter, time
 
     @property
     def num_classes(self) -> int:
@@ -80,6 +86,8 @@ class DatasetInfo:
             "source": {"path": self.source, "layout": self.layout},
             "split": self.split,
             "skipped": [asdict(s) for s in self.skipped],
+            "crop": self.crop,
+            **({"hands": self.hands} if self.hands is not None else {}),
         }
 
 
@@ -105,4 +113,6 @@ def load_dataset_info(data_dir: str | Path) -> DatasetInfo:
         layout=obj["source"]["layout"],
         split=obj["split"],
         skipped=tuple(SkippedClip(**s) for s in obj["skipped"]),
+        crop=dict(obj.get("crop") or LEGACY_CROP),
+        hands=obj.get("hands"),
     )

@@ -3,11 +3,12 @@
 Three layouts are understood:
 
 * ``folders``: ``SRC/<class>/<video>`` (any video extension, nested folders allowed); no signer ids.
+  Images directly inside a class folder (``SRC/<class>/<photo>.jpg``) are still signs: one clip each.
 * ``csl``: the CSL frame layout ``SRC/<class:06d>/<clip>/<frame:06d>.jpg`` with an optional
   ``dictionary.txt`` of ``class-id<TAB>word``; signer ids come from CSL clip names (``P01_...``).
 * ``manifest``: a CSV (``SRC`` itself, or ``SRC/manifest.csv``) with columns ``path,label`` and
   optional ``signer`` and ``split``; paths are relative to the CSV's folder (or absolute) and name a
-  video or a frame folder.
+  video, a frame folder, or an image (a still sign: the photo held for the whole clip).
 
 Listing never opens a video: unreadable files are found (and skipped with a reason) when decoded.
 """
@@ -66,6 +67,13 @@ def _videos_under(folder: Path) -> list[Path]:
     return sorted(files, key=lambda f: natural_key(f.relative_to(folder).as_posix()))
 
 
+def _stills_in(folder: Path) -> list[Path]:
+    """Images directly inside a class folder: each is a still sign (a held handshape), one clip."""
+    files = (f for f in folder.iterdir() if f.suffix.lower() in FRAME_EXTENSIONS and f.is_file()
+             and not f.name.startswith("."))
+    return sorted(files, key=lambda f: natural_key(f.name))
+
+
 def _has_frames(folder: Path) -> bool:
     return any(f.suffix.lower() in FRAME_EXTENSIONS for f in folder.iterdir())
 
@@ -86,10 +94,11 @@ def detect_layout(src: Path) -> str:
         and any(_has_frames(c) for c in _visible_dirs(subdirs[0]))
     ):
         return "csl"
-    if any(_videos_under(d) for d in subdirs):
+    if any(_videos_under(d) or _stills_in(d) for d in subdirs):
         return "folders"
     raise UserError(
-        f"cannot tell the layout of {src}: expected class folders of videos (<class>/<clip>.mp4), "
+        f"cannot tell the layout of {src}: expected class folders of videos or photos (<class>/<clip>.mp4, "
+        "<class>/<photo>.jpg), "
         f"the CSL layout (<class:06d>/<clip>/<frame>.jpg), or a {MANIFEST_NAME} (path,label[,signer][,split])"
     )
 
@@ -98,13 +107,14 @@ def _list_folders(src: Path) -> SourceListing:
     clips: list[ClipSource] = []
     classes: list[str] = []
     for class_dir in _visible_dirs(src):
-        videos = _videos_under(class_dir)
+        videos = _videos_under(class_dir) + _stills_in(class_dir)
         if not videos:
-            continue  # a folder without videos is not a class (e.g. an output folder inside SRC)
+            continue  # a folder without videos or photos is not a class (e.g. an output folder inside SRC)
         classes.append(class_dir.name)
         clips.extend(ClipSource(v.relative_to(src).as_posix(), class_dir.name) for v in videos)
     if not clips:
-        raise UserError(f"no videos ({', '.join(sorted(VIDEO_EXTENSIONS))}) in the class folders of {src}")
+        raise UserError(f"no videos ({', '.join(sorted(VIDEO_EXTENSIONS))}) or photos "
+                        f"({', '.join(sorted(FRAME_EXTENSIONS))}) in the class folders of {src}")
     return SourceListing("folders", src, tuple(classes), tuple(clips))
 
 

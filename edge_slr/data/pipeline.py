@@ -6,6 +6,10 @@ sampled JPEGs only -> spatial transform (train: random resized crop + small rota
 flip, brightness/contrast, as one OpenCV warp and lookup table; eval: the central crop of
 :data:`EVAL_CROP_FRACTION`) -> batch -> prefetch.
 
+A clip of one stored frame is a still sign (a photo): sampling repeats the photo for every frame, and
+training adds a small independent jitter per frame (shift, scale, rotation: what a held hand and a
+tracked crop do live), so a model does not learn that a sign is a frozen frame.
+
 Clips come out as float32 RGB in [0, 255], shape (B, T, size, size, 3), with int32 labels: models
 normalize their own input. Training randomness is drawn per clip from a seeded stream and applied
 with stateless ops, so a run is reproducible for a seed while every epoch still differs;
@@ -44,6 +48,9 @@ class AugmentConfig:
     # Off by default: a mirrored sign swaps the dominant hand and can change its meaning (GUIDE.md).
     # Enable only for data where left- and right-handed signing are the same class.
     hflip: bool = False
+    # Stills only (one-frame clips): per-frame shift of up to this share of the crop, scale 1 +- it and
+    # rotation +- it radians (0.03: +-3 %, +-1.7 degrees), on top of the clip's own draw.
+    still_jitter: float = 0.03
 
     def validate(self) -> None:
         """Raise :class:`UserError` for settings that cannot work."""
@@ -57,6 +64,8 @@ class AugmentConfig:
             raise UserError(f"max_rotation_deg must be in [0, 90), got {self.max_rotation_deg}")
         if not (0 <= self.brightness < 1 and 0 <= self.contrast < 1):
             raise UserError(f"brightness and contrast must be in [0, 1), got {self.brightness}, {self.contrast}")
+        if not 0 <= self.still_jitter < 0.5:
+            raise UserError(f"still_jitter must be in [0, 0.5), got {self.still_jitter}")
 
 
 def sample_indices_tf(n_frames: tf.Tensor, frames: int, training: bool, seed: tf.Tensor | None = None) -> tf.Tensor:
@@ -82,7 +91,8 @@ def _inverse_affine(size: int, crop_w: tf.Tensor, crop_h: tf.Tensor, cx: tf.Tens
     """2x3 matrix mapping output pixels to input pixels for a rotated, possibly mirrored crop.
 
     The crop is centred at (cx, cy) with sides crop_w x crop_h in continuous coordinates (the frame
-    spans [0, S], pixel centres at +0.5); ``flip`` is +1 or -1; the output is size x size.
+    spans [0, S], pixel centres at +0.5); ``flip`` is +1 or -1; the output is size x size. With
+    parameters of shape (T,) instead of scalars the result is (2, 3, T): one matrix per frame.
     """
     c, s = tf.cos(angle), tf.sin(angle)
     half = 0.5 / size - 0.5  # normalized position of output pixel 0's centre
@@ -101,8 +111,9 @@ def _warp_and_color(video: np.ndarray, matrix: np.ndarray, size: np.ndarray, gai
     """
     dsize = (int(size), int(size))
     flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-    out = np.stack([cv2.warpAffine(f, matrix, dsize, flags=flags, borderMode=cv2.BORDER_REFLECT_101)
-                    for f in video])
+    matrices = matrix if matrix.ndim == 3 else [matrix] * len(video)  # (T, 2, 3): one per frame (stills)
+    out = np.stack([cv2.warpAffine(f, m, dsize, flags=flags, borderMode=cv2.BORDER_REFLECT_101)
+                    for f, m in zip(video, matrices, strict=True)])
     if gain == 1.0 and offset == 0.0:
         return out
     mean = np.mean([cv2.mean(f)[:3] for f in out], axis=0)  # per channel, over the clip
@@ -142,8 +153,12 @@ def eval_transform(video: tf.Tensor, size: int) -> tf.Tensor:
     return out
 
 
-def augment_transform(video: tf.Tensor, size: int, cfg: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
-    """Training spatial and colour augmentation of one uint8 clip -> float32 in [0, 255]."""
+def augment_transform(video: tf.Tensor, size: int, cfg: AugmentConfig, seed: tf.Tensor,
+                      still: tf.Tensor | bool = False) -> tf.Tensor:
+    """Training spatial and colour augmentation of one uint8 clip -> float32 in [0, 255].
+
+    ``still`` (a one-frame clip repeated): each frame also gets its own small shift/scale/rotation.
+    """
     seeds = tf.random.experimental.stateless_split(seed, num=8)
     stored = float(video.shape[1])
 
@@ -159,7 +174,22 @@ def augment_transform(video: tf.Tensor, size: int, cfg: AugmentConfig, seed: tf.
     max_angle = math.radians(cfg.max_rotation_deg)
     angle = uniform(4, -max_angle, max_angle) if max_angle > 0 else tf.constant(0.0, tf.float64)
     flip = tf.where(uniform(5, 0.0, 1.0) < 0.5, -1.0, 1.0) if cfg.hflip else 1.0
-    matrix = _inverse_affine(size, crop_w, crop_h, cx, cy, angle, tf.cast(flip, tf.float64))
+    if cfg.still_jitter > 0 and not (isinstance(still, bool) and not still):
+        # Independent per-frame draws from a seed folded off the clip's, so non-still clips keep their draws.
+        frames = int(video.shape[0])
+        amount = tf.cast(still, tf.float64) * cfg.still_jitter
+        jseeds = tf.random.experimental.stateless_split(tf.random.experimental.stateless_fold_in(seed, 1), num=4)
+
+        def per_frame(k: int) -> tf.Tensor:
+            return amount * tf.random.stateless_uniform([frames], seed=jseeds[k], minval=-1.0, maxval=1.0,
+                                                         dtype=tf.float64)
+
+        scale = 1.0 + per_frame(0)
+        matrix = _inverse_affine(size, crop_w * scale, crop_h * scale, cx + per_frame(1) * crop_w,
+                                 cy + per_frame(2) * crop_h, angle + per_frame(3), tf.cast(flip, tf.float64))
+        matrix = tf.transpose(matrix, [2, 0, 1])
+    else:
+        matrix = _inverse_affine(size, crop_w, crop_h, cx, cy, angle, tf.cast(flip, tf.float64))
     gain = uniform(6, 1 - cfg.contrast, 1 + cfg.contrast) if cfg.contrast > 0 else 1.0
     offset = uniform(7, -cfg.brightness, cfg.brightness) * 255.0 if cfg.brightness > 0 else 0.0
     return tf.cast(warp_clip(video, matrix, size, gain, offset), tf.float32)
@@ -226,7 +256,8 @@ def make_dataset(
         seeds = tf.random.experimental.stateless_split(clip_seed, num=2)
         indices = sample_indices_tf(tf.shape(record["frames"])[0], frames, training, seeds[0])
         video = decode_frames(record["frames"], indices, frames, stored)
-        video = augment_transform(video, size, augment, seeds[1]) if training else eval_transform(video, size)
+        still = tf.equal(tf.shape(record["frames"])[0], 1)  # one stored frame: a photo of a held sign
+        video = augment_transform(video, size, augment, seeds[1], still) if training else eval_transform(video, size)
         return video, tf.cast(record["label"], tf.int32)
 
     ds = ds.map(load, num_parallel_calls=AUTOTUNE, deterministic=deterministic)

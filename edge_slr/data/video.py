@@ -73,7 +73,29 @@ def read_clip(path: str | os.PathLike[str], max_frames: int | None = None,
     p = Path(path)
     if p.is_dir():
         return read_frame_folder(p, max_frames, transform)
+    if is_still(p):
+        return read_still(p, transform)
     return read_video(p, max_frames, transform)
+
+
+def is_still(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a single image: a still sign (a held handshape), one clip of one frame."""
+    return Path(path).suffix.lower() in FRAME_EXTENSIONS
+
+
+def read_still(path: str | os.PathLike[str], transform: FrameTransform | None = None) -> Clip:
+    """Read one photo as a one-frame clip; samplers repeat it for every frame a model wants.
+
+    Stored once rather than repeated: the training pipeline adds small per-frame jitter to
+    one-frame clips so a model does not learn a frozen frame.
+    """
+    p = Path(path)
+    _check_file(p)
+    bgr = _imread(p)
+    if bgr is None:
+        raise UnreadableClip(p, "cannot decode the image (corrupt or unknown format)")
+    frame = cv2.cvtColor(transform(bgr) if transform else bgr, cv2.COLOR_BGR2RGB)
+    return Clip(frame[None], np.zeros(1, np.int64), 1, 0.0)
 
 
 def _open(path: Path) -> cv2.VideoCapture:
