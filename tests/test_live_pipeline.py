@@ -17,9 +17,9 @@ from edge_slr.data.synth import SynthConfig, generate_stream
 from edge_slr.errors import UserError
 from edge_slr.live.commands import demo_model_path
 from edge_slr.live.pipeline import LiveConfig, LivePipeline
-from edge_slr.live.sources import CaptureSource, SourceLost, open_source
+from edge_slr.live.sources import SYNTH_TRAINING_SIGNERS, CaptureSource, SourceLost, open_source
 
-STREAM = SynthConfig(classes=10, signers=4, seed=7, stream=True, signs=4, width=112, height=112)
+STREAM = SynthConfig(classes=10, signers=SYNTH_TRAINING_SIGNERS, seed=7, stream=True, signs=4, width=112, height=112)
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video
         if video is None:
-            video, _ = generate_stream(SynthConfig(out=Path(tmp) / "s", classes=10, signers=4, seed=11, stream=True,
+            video, _ = generate_stream(SynthConfig(out=Path(tmp) / "s", classes=10, signers=10, seed=11, stream=True,
                                                    signs=8, width=160, height=120))
         print(f"video {video}; load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
         print(f"{'run':<14}{'frames':>7}" + "".join(f"{s + ' mean/p90 ms':>26}" for s in STAGES))

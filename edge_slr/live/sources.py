@@ -33,6 +33,7 @@ from edge_slr.data.video import frame_files, natural_key, quiet_ffmpeg
 from edge_slr.errors import UserError
 
 DEFAULT_FPS = 30.0  # what a camera or stream that reports no frame rate is assumed to deliver
+SYNTH_TRAINING_SIGNERS = 10  # signers the demo model was trained on; a synth stream shows the next one
 URL_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -324,7 +325,8 @@ def parse_synth_spec(spec: str):
     """``synth``, ``synth:SEED`` or ``synth:SEED:SIGNS`` -> a stream ``SynthConfig``.
 
     The stream shows the 10 classes of the demo model at its training resolution (112 x 112, 25 fps) by
-    signer ``s4``, one past the 4 signers of the training data, so no stream signer was seen in training.
+    signer ``s10``, one past the 10 signers of its training data (``export/recipe.sh``), so the stream's
+    signer was never seen in training or validation.
     """
     from edge_slr.data.synth import SynthConfig
 
@@ -334,7 +336,8 @@ def parse_synth_spec(spec: str):
         signs = int(parts[2]) if len(parts) > 2 and parts[2] else 20
     except ValueError:
         raise UserError(f"bad synth source '{spec}'; use synth, synth:SEED or synth:SEED:SIGNS") from None
-    return SynthConfig(classes=10, signers=4, seed=seed, stream=True, signs=signs, width=112, height=112)
+    return SynthConfig(classes=10, signers=SYNTH_TRAINING_SIGNERS, seed=seed, stream=True, signs=signs, width=112,
+                       height=112)
 
 
 def open_source(spec: str, *, realtime: bool = True, every_frame: bool = False, fps: float | None = None,
