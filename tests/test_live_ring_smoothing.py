@@ -155,3 +155,19 @@ def test_smoothing_config_rejects_bad_values(kwargs):
 def test_softmax_is_stable():
     p = softmax(np.array([1000.0, 1000.0, -1000.0]))
     np.testing.assert_allclose(p, [0.5, 0.5, 0.0])
+
+
+def test_ring_blocking_push_keeps_the_reserve_before_the_read_point():
+    ring = FrameRing(6, (4, 4, 3), reserve=2)
+    for i in range(6):
+        ring.push(_frame(i), i, i, block=True)
+    ring.at_time(3.0)  # read up to frame 3: frames 1, 2 (reserve) and 4, 5 (unread) must stay
+    ring.push(_frame(6), 6, 6, block=True)  # evicts frame 0: allowed
+    stop = threading.Event()
+    writer = threading.Thread(target=lambda: ring.push(_frame(7), 7, 7, block=True, stop=stop))
+    writer.start()
+    writer.join(timeout=0.3)
+    assert writer.is_alive(), "frame 1 is in the reserve of the next window"
+    stop.set()
+    writer.join(timeout=2)
+    assert ring.sample(3.0, 4, upto=4).seqs.tolist() == [1, 2, 3, 4]

@@ -105,7 +105,7 @@ class LivePipeline:
         timing = self.model.timing
         window_frames = int(np.ceil(timing.clip_seconds * self.source.fps)) + 1
         self.ring = FrameRing(max(2 * window_frames, window_frames + 4 * config.stride + 8),
-                              (self.model.size, self.model.size, 3))
+                              (self.model.size, self.model.size, 3), reserve=window_frames + 1)
         self.smoother = EventSmoother(self.model.labels, config.smoothing, self.model.background)
         self.times = StageTimes()
         self.events: list[SignEvent] = []
@@ -266,6 +266,10 @@ class LivePipeline:
                 logits = None
                 while next_sample <= now_t + 1e-9:
                     frame = self.ring.at_time(next_sample, upto=target)
+                    if frame is None:  # the worker fell a whole ring behind: start the window afresh
+                        model.stream.reset()
+                        next_sample = now_t
+                        break
                     model.stream.push(frame.frames[0])
                     next_sample += timing.sample_interval
                     sampled_since += 1

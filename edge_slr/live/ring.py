@@ -33,10 +33,11 @@ class Window:
 class FrameRing:
     """Last ``capacity`` frames of shape ``frame_shape``; one writer thread, any number of readers."""
 
-    def __init__(self, capacity: int, frame_shape: tuple[int, ...]):
-        if capacity < 1:
-            raise ValueError(f"ring capacity must be >= 1, got {capacity}")
+    def __init__(self, capacity: int, frame_shape: tuple[int, ...], reserve: int = 0):
+        if capacity < 1 or not 0 <= reserve < capacity:
+            raise ValueError(f"need capacity >= 1 and 0 <= reserve < capacity, got {capacity} and {reserve}")
         self.capacity = capacity
+        self.reserve = reserve  # frames before the newest read one that a blocking push keeps (the next window's)
         self._frames = np.zeros((capacity, *frame_shape), np.uint8)
         self._seq = np.full(capacity, -1, np.int64)
         self._t_capture = np.zeros(capacity)
@@ -54,11 +55,12 @@ class FrameRing:
              block: bool = False, stop: threading.Event | None = None) -> int:
         """Copy one preprocessed frame into the next slot; return its sequence number (-1: stopped).
 
-        ``block=True`` (offline every-frame analysis only) waits until the slot's frame has been read, so
-        nothing is overwritten unread; live capture never blocks.
+        ``block=True`` (offline every-frame analysis only) waits while the slot holds a frame not yet read or
+        one of the ``reserve`` frames before the newest read one, so nothing is overwritten before every window
+        reaching it was taken; live capture never blocks.
         """
         with self._cond:
-            while block and self._count - self.capacity > self._read_upto and not self._closed:
+            while block and self._count - self.capacity > self._read_upto - self.reserve and not self._closed:
                 if stop is not None and stop.is_set():
                     return -1
                 self._cond.wait(timeout=0.1)
