@@ -101,3 +101,18 @@ def test_labels_that_differ_from_the_data_are_refused(trained, tmp_path):
         evaluate(EvalConfig(model=run, data=shuffled))
     with pytest.raises(UserError, match="unknown split"):
         evaluate(EvalConfig(model=run, split="test"))
+
+
+def test_data_prepared_with_another_crop_is_refused(trained, tmp_path):
+    """The run records its data's crop; evaluating on data cut another way is one line, not a wrong number."""
+    data, run = trained
+    config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    assert config["crop"] == {"square": "centre", "fraction_of_short_side": 1.0}
+    recut = tmp_path / "data"
+    shutil.copytree(data, recut)
+    info = json.loads((recut / "dataset.json").read_text(encoding="utf-8"))
+    info["crop"] = {"square": "hand", "scale": 1.5, "fallback_fraction_of_short_side": 1.0}
+    (recut / "dataset.json").write_text(json.dumps(info), encoding="utf-8")
+    with pytest.raises(UserError, match=r"expects the centre 0.875 crop but .* with the hand 1.3125 crop") as err:
+        evaluate(EvalConfig(model=run, data=recut))
+    assert "\n" not in str(err.value)

@@ -105,7 +105,7 @@ def test_broken_bundles_are_one_line_user_errors(bundle, tmp_path):
 def test_detects_hands_in_real_photos(photo_hands):
     found = [hands for _, hands in photo_hands if hands]
     rate = len(found) / len(photo_hands)
-    assert rate >= 0.9, f"hand found in {rate:.0%} of {len(photo_hands)} photos"
+    assert rate >= 0.95, f"hand found in {rate:.0%} of {len(photo_hands)} photos"  # measured: 100%
     for (rgb, hands) in photo_hands:
         for hand in hands:
             assert hand.landmarks.shape == (21, 2) and hand.landmarks.dtype == np.float32
@@ -212,3 +212,14 @@ def test_boxes_stay_inside_the_frame():
             assert box.x + box.side <= 320 + 1e-6 and box.y + box.side <= 240 + 1e-6 and box.side <= 240
         tracker.reset()
         assert tracker.update(None) == centre_box((240, 320), 1.0)
+
+
+def test_padding_small_images_finds_more_hands_at_the_same_place(bundle, photo_hands):
+    """Close-up 100x100 photos: edge padding to MIN_SIDE helps the palm detector, and landmarks map back."""
+    with HandDetector(bundle, still=True, min_side=0) as plain:
+        unpadded = [plain.detect(rgb) for rgb, _ in photo_hands]
+    padded = [hands for _, hands in photo_hands]
+    assert sum(map(bool, padded)) >= sum(map(bool, unpadded))
+    moved = [np.abs(a[0].landmarks - b[0].landmarks).max() for a, b in zip(padded, unpadded, strict=True)
+             if a and b and a[0].handedness == b[0].handedness]
+    assert len(moved) > 50 and np.median(moved) < 8.0  # pixels of the 100x100 photo, not of the padded one

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from edge_slr import __version__
-from edge_slr.data.preprocess import EVAL_CROP_FRACTION
+from edge_slr.data.info import LEGACY_CROP
 from edge_slr.export.edge_model import LoadedModel
+from edge_slr.hands.crops import model_crop
 from edge_slr.models.registry import KINETICS_MEAN, KINETICS_STD
 from edge_slr.runtime.model_card import BACKGROUND_LABELS, CARD_FORMAT
 
@@ -42,8 +43,9 @@ def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, 
             "shape": [frames, size, size, 3] if not streaming else [1, size, size, 3],
             "dtype": io_dtype, "value_range": [0, 255],
             "normalization": "inside the model: (x / 255 - mean) / std",
-            # How training's evaluation pipeline framed each clip; a runtime crops camera frames the same way.
-            "crop": {"square": "centre", "fraction_of_short_side": EVAL_CROP_FRACTION},
+            # How training's evaluation pipeline framed each clip (the data's crop, then its central 87.5%);
+            # a runtime crops camera frames the same way. Runs from before crops were recorded: centre.
+            "crop": model_crop(loaded.config.get("crop") or LEGACY_CROP).to_card(),
             "mean": list(KINETICS_MEAN), "std": list(KINETICS_STD),
             "quantization": input_quant,
         },

@@ -98,6 +98,10 @@ class CropSpec:
         return cls(kind, float(crop.get("scale", DEFAULT_FRACTION[kind])),
                    float(crop.get("fallback_fraction_of_short_side", 1.0)))
 
+    def scaled(self, factor: float) -> CropSpec:
+        """The same crop with ``fraction`` and ``fallback`` times ``factor`` (each square's side scales)."""
+        return CropSpec(self.kind, self.fraction * factor, min(1.0, self.fallback * factor))
+
     def to_card(self) -> dict[str, Any]:
         """The model card / dataset.json form (``from_card(to_card())`` gives this spec back)."""
         if self.kind == "centre":
@@ -222,3 +226,14 @@ class CropTracker:
             if inside and abs(side - oside) <= SIGNER_RESCALE * oside:
                 return self._state
         return float(cx), float(cy), float(side)
+
+
+def model_crop(prepared: dict[str, Any]) -> CropSpec:
+    """The crop a model trained on data stored with the ``prepared`` crop (``dataset.json`` ``crop``) expects.
+
+    Evaluation keeps the central :data:`CENTRE_FRACTION` of each stored square, so on a raw frame the
+    model saw that crop with every side times it: the full centre square of today's datasets becomes the
+    familiar ``centre`` 0.875, a ``hand`` crop of scale 1.5 becomes 1.3125. Exact while the box is not
+    clamped by the frame edges.
+    """
+    return CropSpec.from_card(prepared).scaled(CENTRE_FRACTION)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import cv2
 import numpy as np
 
 from edge_slr.hands.bundle import verify_hands_model
@@ -32,6 +33,11 @@ _NOISE = re.compile(
     r"inference_feedback_manager|landmark_projection_calculator|gl_context|inference_runner_litert"
 )
 _OPTIONAL_DEPS = "mediapipe.tasks.python.core.optional_dependencies"
+# Frames with a shorter side are padded (edge pixels repeated) to this before detection. MediaPipe's palm
+# detector misses hands that fill a small image: on 409 asl_digits photos (100x100) it found a hand in 86%
+# as they are, 99.8% padded to 160 px by repeating the edge, 97% padded with black, 69% with a mirrored
+# border (mirror-image hands) and 86% when simply enlarged. Webcam frames are far larger: no change there.
+MIN_SIDE = 160
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class HandDetector:
     """
 
     def __init__(self, model_path: os.PathLike[str] | str, max_hands: int = 2, min_confidence: float = 0.5,
-                 *, still: bool = False):
+                 *, still: bool = False, min_side: int = MIN_SIDE):
         if max_hands < 1:
             raise ValueError(f"max_hands must be >= 1, got {max_hands}")
         if not 0.0 <= min_confidence <= 1.0:
@@ -130,6 +136,7 @@ class HandDetector:
         self._landmarker = _quietly(lambda: hand_landmarker.HandLandmarker.create_from_options(options))
         self.still = still
         self.max_hands = max_hands
+        self.min_side = min_side
         self._owner = threading.get_ident()
         self._last_ts: int | None = None
         self._first = True
@@ -147,6 +154,11 @@ class HandDetector:
                                "is synchronous); create one per thread")
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"detect() wants uint8 RGB (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        h, w = rgb.shape[:2]
+        pad_y, pad_x = max(0, self.min_side - h), max(0, self.min_side - w)
+        if pad_y or pad_x:
+            rgb = cv2.copyMakeBorder(rgb, pad_y // 2, pad_y - pad_y // 2, pad_x // 2, pad_x - pad_x // 2,
+                                     cv2.BORDER_REPLICATE)
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         if self.still:
             call = lambda: self._landmarker.detect(image)  # noqa: E731
@@ -161,10 +173,11 @@ class HandDetector:
             result = _quietly(call)
         else:
             result = call()
-        h, w = rgb.shape[:2]
+        ph, pw = rgb.shape[:2]
+        shift = np.float32([pad_x // 2, pad_y // 2])
         hands = []
         for marks, categories in zip(result.hand_landmarks, result.handedness, strict=False):
-            xy = np.array([(m.x * w, m.y * h) for m in marks], dtype=np.float32)
+            xy = np.array([(m.x * pw, m.y * ph) for m in marks], dtype=np.float32) - shift
             best = max(categories, key=lambda c: c.score) if categories else None
             hands.append(Hand(landmarks=xy, handedness=(best.category_name if best else "") or "",
                               score=float(best.score) if best else 0.0))

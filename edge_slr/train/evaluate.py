@@ -22,9 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 
 from edge_slr import __version__
-from edge_slr.data.info import load_dataset_info
+from edge_slr.data.info import LEGACY_CROP, load_dataset_info
 from edge_slr.data.pipeline import make_dataset
 from edge_slr.errors import UserError
+from edge_slr.hands.crops import CropSpec, model_crop
 from edge_slr.train.run_folder import load_run
 from edge_slr.utils.atomic import atomic_path, write_json
 
@@ -39,6 +40,7 @@ class Predictor(Protocol):
     labels: list[str]
     frames: int
     size: int
+    crop: CropSpec  # the crop the model expects on raw frames (its card's input.crop)
 
     def predict(self, clips: np.ndarray) -> np.ndarray: ...
 
@@ -54,6 +56,7 @@ class KerasPredictor:
         run = load_run(path)
         self.path, self.labels, self.frames, self.size = run.model_path, run.labels, run.frames, run.size
         self.data: Path | None = Path(run.config["data"])
+        self.crop = model_crop(run.config.get("crop") or LEGACY_CROP)
         self._model = load_keras_model(run.model_path)
 
     def predict(self, clips: np.ndarray) -> np.ndarray:
@@ -75,6 +78,7 @@ class TFLitePredictor:
         self._classifier = ClipClassifier(self.path, num_threads=threads)
         card = self._classifier.card
         self.labels, self.frames, self.size = list(card.labels), card.frames, card.size
+        self.crop = CropSpec.from_card(card.raw["input"].get("crop"))
         self.data: Path | None = None  # a device file does not record training data: --data is needed
 
     def predict(self, clips: np.ndarray) -> np.ndarray:
@@ -149,12 +153,24 @@ class EvalReport:
         }
 
 
+def _close(a: CropSpec, b: CropSpec) -> bool:
+    return a.kind == b.kind and abs(a.fraction - b.fraction) < 1e-6 and abs(a.fallback - b.fallback) < 1e-6
+
+
+def _describe(crop: CropSpec) -> str:
+    return f"{crop.kind} {crop.fraction:g}"
+
+
 def score(predictor: Predictor, data: Path, split: str, batch: int) -> EvalReport:
     """Run ``predictor`` over every clip of ``split`` and count top-1/top-5 hits and the confusion matrix."""
     info = load_dataset_info(data)
     if list(info.classes) != list(predictor.labels):
         raise UserError(f"the model's {len(predictor.labels)} labels differ from the {info.num_classes} classes of "
                         f"{info.data_dir} (names or order); evaluate on the data it was trained for")
+    data_crop = model_crop(info.crop)
+    if predictor.crop.to_card() != data_crop.to_card() and not _close(predictor.crop, data_crop):
+        raise UserError(f"the model expects the {_describe(predictor.crop)} crop but {info.data_dir} was prepared "
+                        f"with the {_describe(data_crop)} crop; prepare the data with the model's --crop")
     classes = len(predictor.labels)
     confusion = np.zeros((classes, classes), dtype=np.int64)
     top5_hits = 0

@@ -166,7 +166,8 @@ def _saved_config(folder: Path) -> dict[str, Any]:
 
 
 def _run_config(cfg: TrainConfig, info: DatasetInfo) -> dict[str, Any]:
-    return {**cfg.to_json(), "out": str(cfg.out.resolve()), "num_classes": info.num_classes}
+    # The data's crop travels with the run: export writes it into the model card, evaluate checks it.
+    return {**cfg.to_json(), "out": str(cfg.out.resolve()), "num_classes": info.num_classes, "crop": info.crop}
 
 
 def _finished(folder: Path) -> TrainResult | None:

@@ -1,0 +1,111 @@
+"""``prepare --crop signer|hand`` on real photos and videos, still images, and the crop's way into training."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import SHARED_DATA, SHARED_MODELS, require_shared
+
+from edge_slr.data.info import load_dataset_info
+from edge_slr.data.prepare import PrepareConfig, prepare
+from edge_slr.errors import UserError
+from edge_slr.hands import HANDS_MODEL_ENV, CropSpec, model_crop
+
+BUNDLE = SHARED_MODELS / "mediapipe" / "hand_landmarker.task"
+
+
+def _records(folder: Path, split: str) -> list:
+    from edge_slr.data.tfrecord import decode_clip, tf
+
+    info = load_dataset_info(folder)
+    return [decode_clip(r.numpy()) for p in info.shard_paths(split) for r in tf.data.TFRecordDataset(str(p))]
+
+
+@pytest.fixture(scope="module")
+def stills(tmp_path_factory) -> Path:
+    """Class folders of real hand photos (two digits, four photos each) plus one photo of a bare wall."""
+    photos = require_shared(SHARED_DATA / "hand_photos")
+    root = tmp_path_factory.mktemp("stills") / "src"
+    for digit in ("3", "7"):
+        (root / digit).mkdir(parents=True)
+        for f in sorted((photos / digit).glob("*.JPG"))[:4]:
+            shutil.copy(f, root / digit / f.name)
+    wall = np.full((100, 100, 3), 180, np.uint8) + np.random.default_rng(0).integers(0, 12, (100, 100, 3), np.uint8)
+    cv2.imwrite(str(root / "7" / "wall.jpg"), wall)
+    return root
+
+
+@pytest.fixture(scope="module")
+def hand_stills(stills, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("hand_stills")
+    prepare(PrepareConfig(src=stills, out=out, crop="hand", hands_model=require_shared(BUNDLE), size=48,
+                          split="random", val=0.3, progress=False))
+    return out
+
+
+def test_stills_with_the_hand_crop(hand_stills, stills):
+    info = load_dataset_info(hand_stills)
+    assert info.layout == "folders" and sum(s.clips for s in info.splits.values()) == 9
+    assert info.crop == CropSpec.named("hand").to_card()
+    hands = info.hands
+    assert hands["clips"] == 9 and hands["with_hand"] >= 7  # the eight hand photos (measured: all eight)
+    assert "7/wall.jpg" in hands["no_hand_centre_fallback"]  # no hand: centre crop, counted
+    records = _records(hand_stills, "train") + _records(hand_stills, "val")
+    assert {len(r.jpegs) for r in records} == {1} and {r.source_frames for r in records} == {1}
+    wall = next(r for r in records if r.source.endswith("wall.jpg"))
+    stored = cv2.imdecode(np.frombuffer(wall.jpegs[0], np.uint8), cv2.IMREAD_COLOR)
+    assert stored.shape == (48, 48, 3)
+
+
+def test_training_jitters_stills_per_frame_and_evaluation_repeats_them(hand_stills):
+    from edge_slr.data.pipeline import make_dataset
+
+    train = next(iter(make_dataset(hand_stills, "train", frames=4, size=40, batch=4, training=True)))[0].numpy()
+    assert all(np.abs(clip[1:] - clip[:1]).mean() > 1.0 for clip in train)  # no frozen frame
+    val = next(iter(make_dataset(hand_stills, "val", frames=4, size=40, batch=2)))[0].numpy()
+    assert all(np.array_equal(clip[0], clip[k]) for clip in val for k in range(4))
+
+
+def test_signer_crop_on_real_videos(tmp_path):
+    """Two real HZJ clips through the signer crop: hands tracked over every frame, boxes steadier than unsmoothed."""
+    hzj = require_shared(SHARED_DATA / "hzj_colors")
+    clips = [sorted((hzj / sign).glob("*.mp4"))[0] for sign in ("crvena", "zelena")]
+    manifest = tmp_path / "m.csv"
+    with manifest.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("path", "label", "signer", "split"),
+                                 *((str(c), c.parent.name, "s1", "train") for c in clips)])
+    out = tmp_path / "out"
+    prepare(PrepareConfig(src=manifest, out=out, crop="signer", hands_model=require_shared(BUNDLE), size=64,
+                          store_frames=8, progress=False, workers=2))
+    hands = load_dataset_info(out).hands
+    assert hands["with_hand"] == 2 and 0.4 < hands["share_of_frames_with_hand"] < 1.0  # hands down at the ends
+    assert hands["jitter_px_median"] < hands["raw_jitter_px_median"]
+    for record in _records(out, "train"):
+        assert len(record.jpegs) == 8 and record.source_frames > 30  # detection saw all frames, 8 are stored
+    # Changing the crop changes the plan: the folder is not silently reused with other frames.
+    with pytest.raises(UserError, match="differs in: crop"):
+        prepare(PrepareConfig(src=manifest, out=out, crop="hand", hands_model=BUNDLE, size=64, store_frames=8,
+                              progress=False))
+
+
+def test_hand_crops_need_a_bundle(stills, tmp_path, monkeypatch):
+    monkeypatch.delenv(HANDS_MODEL_ENV, raising=False)
+    with pytest.raises(UserError, match="--crop hand finds hands with MediaPipe: pass --hands-model"):
+        prepare(PrepareConfig(src=stills, out=tmp_path / "o", crop="hand", progress=False))
+    with pytest.raises(UserError, match="unknown crop 'hands'"):
+        prepare(PrepareConfig(src=stills, out=tmp_path / "o", crop="hands", progress=False))
+
+
+def test_model_crop_is_the_data_crop_seen_through_evaluation():
+    """Evaluation keeps the central 87.5% of a stored square: the card's crop is the data's times 0.875."""
+    assert model_crop({"square": "centre", "fraction_of_short_side": 1.0}).to_card() == {
+        "square": "centre", "fraction_of_short_side": 0.875}
+    hand = model_crop(CropSpec.named("hand").to_card())
+    assert hand.kind == "hand" and hand.fraction == pytest.approx(1.5 * 0.875) and hand.fallback == 0.875
+    assert json.loads(json.dumps(hand.to_card())) == hand.to_card()
