@@ -115,7 +115,8 @@ def _add_synth(p: argparse.ArgumentParser) -> None:
                    help="write one long video of several signs with rest between, plus stream.json ground truth")
     p.add_argument("--signs", type=int, default=6, help="signs in the --stream video (default: 6)")
     p.add_argument("--background", action="store_true",
-                   help="add a 'no_sign' class of rest-only clips, so a live model learns the no-sign state")
+                   help="add a 'no_sign' class (rest, or only the start or end of a sign), so a live model learns the "
+                        "no-sign state")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it holds an earlier synth output")
 
 

@@ -97,12 +97,15 @@ def test_clips_start_and_end_at_rest(class_index):
     assert moving > 2 * still
 
 
-def test_background_class_is_rest_only():
+def test_background_class_is_rest_or_a_partial_sign():
     config = SynthConfig(classes=3, background=True)
     assert label_names(config)[-1] == BACKGROUND_LABEL and len(label_names(config)) == 4
-    clip = render_clip(config, 3, signer=1, clip=0)
-    assert clip.label == BACKGROUND_LABEL
-    assert (clip.hands[:, :, 1] > REST_LINE * clip.frames.shape[1]).all(), "no hand leaves rest"
+    clips = [render_clip(config, 3, signer=1, clip=c) for c in range(12)]
+    assert {c.label for c in clips} == {BACKGROUND_LABEL}
+    height = clips[0].frames.shape[1]
+    raised = [(c.hands[:, :, 1] < REST_LINE * height).any(axis=1).mean() for c in clips]
+    assert min(raised) == 0.0, "some no-sign clips are rest only"
+    assert 0 < max(raised) < 0.5, "others hold only a small part of a sign"
     with pytest.raises(UserError, match="class index must be 0..2"):
         render_clip(SynthConfig(classes=3), 3)
 

@@ -235,6 +235,33 @@ def label_names(config: SynthConfig) -> list[str]:
     return class_names(config.classes) + ([BACKGROUND_LABEL] if config.background else [])
 
 
+def _background_tracks(config: SynthConfig, rng: np.random.Generator, style: Style, total: int
+                       ) -> tuple[HandTrack, HandTrack]:
+    """A no-sign clip: rest only (half of them), or rest plus just the onset or just the ending of a sign.
+
+    A live window slides over a stream, so it often holds a sign's first or last moments only; those must not
+    fire an event. Training them as no-sign (the partial-window negatives of streaming detection) teaches
+    the model to wait until a sign is mostly visible.
+    """
+    kind = rng.choice(["rest", "rest", "onset", "ending"])
+    if kind == "rest":
+        return rest_period(0, total, config.fps, style)
+    sign_frames = round(total * rng.uniform(0.6, 0.8))
+    approach, core, retract = _sign_segments(rng, sign_frames)
+    shown = max(1, round(core * rng.uniform(0.1, 0.35)))  # how much of the motion itself is visible
+    k = int(rng.integers(config.classes))
+    if kind == "onset":
+        part = approach + shown
+        lead = max(1, total - part)
+        sign = perform(SIGNS[k], lead, approach, core, retract, config.fps, style)
+        rest = rest_period(0, lead, config.fps, style)
+        return tuple(HandTrack.concat([rest[h], sign[h][:part]]) for h in (0, 1))
+    part = shown + retract
+    sign = perform(SIGNS[k], 0, approach, core, retract, config.fps, style)
+    rest = rest_period(part, max(1, total - part), config.fps, style)
+    return tuple(HandTrack.concat([sign[h][approach + core - shown:], rest[h]]) for h in (0, 1))
+
+
 def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: int = 0) -> SynthClip:
     """Render one dataset clip in memory: exactly what ``generate_dataset`` writes for this (class, signer, clip).
 
@@ -250,8 +277,8 @@ def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: in
                   np.random.default_rng([config.seed, 4, signer, class_index, clip]))
     style = _clip_style(person.habit, rng)
     total = int(rng.integers(config.frame_range[0], config.frame_range[1] + 1))
-    if class_index == config.classes:  # background: rest only
-        dominant, other = rest_period(0, total, config.fps, style)
+    if class_index == config.classes:  # background: rest, or only the start or the end of a sign
+        dominant, other = _background_tracks(config, rng, style, total)
         frames, hands = zip(*_frames(scene, dominant, other), strict=True)
         return SynthClip(np.stack(frames), BACKGROUND_LABEL, f"s{signer}", 0, -1, np.stack(hands))
     rest_in, rest_out = (max(1, round(total * rng.uniform(0.1, 0.2))) for _ in range(2))
