@@ -56,7 +56,9 @@ def test_live_window_shows_the_annotated_stream_and_q_quits(display, tmp_path):
     try:
         window = _window_id(env, timeout=60)
         time.sleep(12)  # a few signs in: the panel shows a label, top-3 and the last event
-        shot = np.asarray(ImageGrab.grab(xdisplay=display))[:480, :480]
+        screen = np.asarray(ImageGrab.grab(xdisplay=display))
+        rows, cols = np.nonzero(screen.max(axis=2) > 0)  # the window on the black root window
+        shot = screen[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
         assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
         subprocess.run(["xdotool", "windowactivate", "--sync", window], env=env, capture_output=True, timeout=10)
         pressed = time.monotonic()
@@ -68,6 +70,7 @@ def test_live_window_shows_the_annotated_stream_and_q_quits(display, tmp_path):
             proc.kill()
             proc.wait(timeout=10)
     assert proc.returncode == 0, proc.stderr.read()
+    assert shot.shape[0] >= 480 and shot.shape[1] >= 480, shot.shape
     panel, scene = shot[:90], shot[100:440]
     assert panel.std() > 10 and scene.std() > 10, "the window shows the annotated frame"
     assert (np.abs(panel.astype(int) - [80, 220, 80]).sum(-1) < 60).any() or \

@@ -50,7 +50,7 @@ def annotate(view: View) -> np.ndarray:
     cv2.rectangle(panel, (0, 0), (w, 92), _DARK, -1)
     frame[:] = cv2.addWeighted(panel, 0.65, frame, 0.35, 0)
     label, conf = (view.top3[0] if view.top3 else ("...", 0.0))
-    headline = view.active or ("(paused: no hands)" if view.gated else "-")
+    headline = view.active or ("(paused: no hands)" if view.gated else "(no sign)")
     cv2.putText(frame, headline, (10, 32), _FONT, 0.9, _WHITE, 2, cv2.LINE_AA)
     bar_w = int((w - 20) * min(1.0, conf))
     cv2.rectangle(frame, (10, 42), (w - 10, 54), _GREY, 1)
@@ -70,7 +70,7 @@ class Window:
     """The OpenCV window; ``show`` returns False when the user pressed ``q`` or Esc or closed it."""
 
     def __init__(self) -> None:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL)
+        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar over the video
         self._shown = False
 
     def show(self, image: np.ndarray) -> bool:
