@@ -294,3 +294,11 @@ def test_mixed_precision_without_a_gpu_warns_and_trains_in_float32(tmp_path):
     with pytest.warns(UserWarning, match="needs a GPU"):
         _set_precision(TrainConfig(arch="cnn_lstm", data=tmp_path, out=tmp_path / "r", mixed_precision=True))
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_best_epoch_ties_on_top1_go_to_the_lower_validation_loss():
+    from edge_slr.train.callbacks import _rank
+
+    rows = [{"val_top1": 0.9, "val_loss": 0.5}, {"val_top1": 0.9, "val_loss": 0.4}, {"val_top1": 0.8, "val_loss": 0.1}]
+    assert max(rows, key=_rank) is rows[1]
+    assert _rank({"val_top1": 0.9, "val_loss": 0.4}) > _rank({"val_top1": 0.9, "val_loss": 0.5})

@@ -29,6 +29,11 @@ from edge_slr.utils.tf_env import import_tf
 tf, keras = import_tf()
 
 
+def _rank(row: dict[str, float]) -> tuple[float, float]:
+    """How good an epoch is: validation top-1 first; among ties, the lower validation loss wins."""
+    return row.get("val_top1", -math.inf), -row.get("val_loss", math.inf)
+
+
 class EpochTimer(keras.callbacks.Callback):
     """Adds ``lr``, ``clips_per_s`` and ``seconds`` to each epoch's logs."""
 
@@ -153,7 +158,7 @@ class RunRecorder(keras.callbacks.Callback):
         self.title = title
         self.echo = echo
         self.rows: list[dict[str, float]] = []
-        self.best: float = -math.inf
+        self.best: tuple[float, float] = (-math.inf, -math.inf)  # see _rank
         self.best_epoch = 0
         self._started = False
 
@@ -166,8 +171,8 @@ class RunRecorder(keras.callbacks.Callback):
         # best.keras is saved before its history row, so the best over every recorded row, including
         # an epoch that is trained again now, is the model that best.keras holds.
         for row in recorded:
-            if row.get("val_top1", -math.inf) > self.best:
-                self.best, self.best_epoch = row["val_top1"], int(row["epoch"])
+            if _rank(row) > self.best:
+                self.best, self.best_epoch = _rank(row), int(row["epoch"])
         self.rows = [r for r in recorded if r["epoch"] <= epoch]
         if [int(r["epoch"]) for r in self.rows] != list(range(1, epoch + 1)):
             raise RuntimeError(f"{self.folder / HISTORY_CSV} does not hold epochs 1..{epoch} that the backup "
@@ -175,7 +180,7 @@ class RunRecorder(keras.callbacks.Callback):
         self._write_history()
         if epoch and self.echo:
             self.echo(f"resumed after epoch {epoch} (restored from the backup; best val top-1 so far "
-                      f"{self.best:.4f} at epoch {self.best_epoch})")
+                      f"{self.best[0]:.4f} at epoch {self.best_epoch})")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs or {}
@@ -183,9 +188,9 @@ class RunRecorder(keras.callbacks.Callback):
         self.rows.append(row)
         self.twin.set_weights(self.model.get_weights())
         self._save(LAST_MODEL)
-        improved = row.get("val_top1", -math.inf) > self.best
+        improved = _rank(row) > self.best
         if improved:
-            self.best, self.best_epoch = row["val_top1"], epoch + 1
+            self.best, self.best_epoch = _rank(row), epoch + 1
             self._save(BEST_MODEL)
         self._write_history()
         plot_curves(self.rows, self.folder / CURVES_PNG, self.title)

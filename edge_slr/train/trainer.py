@@ -257,7 +257,7 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
         shutil.rmtree(backup, ignore_errors=True)
     rows = read_history(folder / HISTORY_CSV)
     # Median epoch throughput: the first epoch of each session also pays for graph tracing.
-    result = TrainResult(run_dir, recorder.best, recorder.best_epoch, len(rows), sum(r["seconds"] for r in rows),
+    result = TrainResult(run_dir, recorder.best[0], recorder.best_epoch, len(rows), sum(r["seconds"] for r in rows),
                          float(np.median([r["clips_per_s"] for r in rows])))
     session = round(time.perf_counter() - session_start, 3)
     write_json(folder / METRICS_JSON, {**result.to_json(), "session_seconds": session, "arch": cfg.arch,
