@@ -9,24 +9,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from edge_slr.data.info import DatasetInfo, load_dataset_info
-from edge_slr.errors import UserError
-from edge_slr.models import validate_model_args
-from edge_slr.train.config import TrainConfig
+from edge_slr.data.info import load_dataset_info
+from edge_slr.train.config import TrainConfig, check_data
 from edge_slr.train.run_folder import CONFIG_JSON, existing_run_error
 from edge_slr.train.strategy import parse_tf_config
-
-
-def check_data(cfg: TrainConfig, info: DatasetInfo) -> None:
-    """Both splits exist and hold clips, the batch fits the training split, the model fits the data."""
-    for split in (cfg.train_split, cfg.val_split):
-        info.shard_paths(split)  # UserError naming the available splits
-        if info.splits[split].clips == 0:
-            raise UserError(f"split '{split}' of {info.data_dir} has no clips")
-    if info.splits[cfg.train_split].clips < cfg.batch:
-        raise UserError(f"--batch {cfg.batch} is larger than the {info.splits[cfg.train_split].clips} training "
-                        "clips; use a smaller --batch")
-    validate_model_args(cfg.arch, info.num_classes, cfg.frames, cfg.size, cfg.width, "5d")
 
 
 def train_cmd(args: argparse.Namespace) -> int:

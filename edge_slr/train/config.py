@@ -10,7 +10,9 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from edge_slr.data.info import DatasetInfo
 from edge_slr.errors import UserError, unknown_choice
+from edge_slr.models import validate_model_args
 
 STRATEGIES = ("auto", "mirrored", "multiworker")
 # Training augmentation presets (see edge_slr.data.pipeline.AugmentConfig for the spatial part):
@@ -102,3 +104,15 @@ class TrainConfig:
         if values.get("out") is None:
             values["out"] = Path("runs") / values["arch"]
         return cls(**values)
+
+
+def check_data(cfg: TrainConfig, info: DatasetInfo) -> None:
+    """Both splits exist and hold clips, the batch fits the training split, the model fits the data."""
+    for split in (cfg.train_split, cfg.val_split):
+        info.shard_paths(split)  # UserError naming the available splits
+        if info.splits[split].clips == 0:
+            raise UserError(f"split '{split}' of {info.data_dir} has no clips")
+    if info.splits[cfg.train_split].clips < cfg.batch:
+        raise UserError(f"--batch {cfg.batch} is larger than the {info.splits[cfg.train_split].clips} training "
+                        "clips; use a smaller --batch")
+    validate_model_args(cfg.arch, info.num_classes, cfg.frames, cfg.size, cfg.width, "5d")

@@ -30,8 +30,7 @@ from edge_slr.data.info import DatasetInfo, load_dataset_info
 from edge_slr.data.pipeline import AugmentConfig, make_dataset
 from edge_slr.models import create_model
 from edge_slr.train.callbacks import EpochTimer, RunRecorder, TensorBoardScalars, read_history
-from edge_slr.train.commands import check_data
-from edge_slr.train.config import TrainConfig
+from edge_slr.train.config import TrainConfig, check_data
 from edge_slr.train.run_folder import (
     BACKUP_DIR,
     CONFIG_JSON,
