@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import zipfile
 from pathlib import Path
@@ -223,3 +225,16 @@ def test_padding_small_images_finds_more_hands_at_the_same_place(bundle, photo_h
     moved = [np.abs(a[0].landmarks - b[0].landmarks).max() for a, b in zip(padded, unpadded, strict=True)
              if a and b and a[0].handedness == b[0].handedness]
     assert len(moved) > 50 and np.median(moved) < 8.0  # pixels of the 100x100 photo, not of the padded one
+
+
+def test_running_mediapipe_does_not_load_tensorflow(bundle):
+    """MediaPipe imports TensorFlow (for API-doc tags) when installed; HandDetector keeps it out of the process."""
+    code = ("import sys, numpy as np\n"
+            "from edge_slr.hands import HandDetector\n"
+            f"with HandDetector({str(bundle)!r}) as d:\n"
+            "    d.detect(np.zeros((240, 320, 3), np.uint8), 0)\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'tf_keras', 'keras'})\n"
+            "assert 'mediapipe' in sys.modules and not bad, bad[:5]\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "Created TensorFlow Lite XNNPACK delegate" not in out.stderr  # LiteRT's start-up chatter is dropped

@@ -109,3 +109,30 @@ def test_model_crop_is_the_data_crop_seen_through_evaluation():
     hand = model_crop(CropSpec.named("hand").to_card())
     assert hand.kind == "hand" and hand.fraction == pytest.approx(1.5 * 0.875) and hand.fallback == 0.875
     assert json.loads(json.dumps(hand.to_card())) == hand.to_card()
+
+
+def test_shipped_digits_model_reads_raw_photos_with_its_cards_hand_crop(stills, monkeypatch):
+    """ClipClassifier.predict_file cuts a raw photo exactly as the card says (the live crop code), or refuses."""
+    from edge_slr.data.hand_crops import model_input_clip
+    from edge_slr.hands import CropTracker, HandDetector, apply_crop
+    from edge_slr.runtime.clip_classifier import ClipClassifier
+
+    model = Path(__file__).resolve().parents[1] / "export" / "asl_digits_cnn_lstm_int8.tflite"
+    bundle = require_shared(BUNDLE)
+    photo = sorted((stills / "3").glob("*.JPG"))[0]
+    monkeypatch.delenv(HANDS_MODEL_ENV, raising=False)
+    with ClipClassifier(model, num_threads=1) as classifier:
+        crop = CropSpec.from_card(classifier.card.raw["input"]["crop"])
+        assert crop.kind == "hand"
+        with pytest.raises(UserError, match="expects the 'hand' crop.*--hands-model") as err:
+            classifier.predict_file(photo)
+        assert "\n" not in str(err.value)
+        clip = model_input_clip(photo, crop, classifier.card.frames, classifier.card.size, bundle)
+        rgb = cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB)
+        with HandDetector(bundle, still=True) as detector:
+            box = CropTracker(crop, rgb.shape[:2]).update(detector.detect(rgb))
+        expected = apply_crop(rgb, box, classifier.card.size)
+        assert clip.shape == (classifier.card.frames, *expected.shape)
+        assert all(np.array_equal(frame, expected) for frame in clip)
+        logits = classifier.predict_file(photo, bundle)
+        assert logits.shape == (10,) and np.allclose(logits, classifier.predict(clip))

@@ -177,7 +177,7 @@ def test_runtime_modules_do_not_import_tensorflow():
             "import edge_slr.runtime.xnnpack, edge_slr.runtime.runner\n"
             "import edge_slr.bench.commands, edge_slr.bench.latency, edge_slr.bench.report\n"
             "import edge_slr.bench.profile, edge_slr.bench.litert_tool\n"
-            "import edge_slr.hands, edge_slr.data.preprocess\n"
+            "import edge_slr.hands, edge_slr.data.preprocess, edge_slr.data.hand_crops\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'tf_keras', 'keras'})\n"
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

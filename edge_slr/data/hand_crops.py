@@ -19,8 +19,9 @@ import cv2
 import numpy as np
 
 from edge_slr.data.preprocess import uniform_indices
-from edge_slr.data.video import UnreadableClip, _check_file, _imread, frame_files, is_still
-from edge_slr.hands import Box, CropSpec, CropTracker, HandDetector, apply_crop
+from edge_slr.data.video import UnreadableClip, _check_file, _imread, frame_files, is_still, read_clip
+from edge_slr.errors import UserError
+from edge_slr.hands import Box, CropSpec, CropTracker, HandDetector, apply_crop, centre_box
 
 FOLDER_FPS = 25.0  # timestamps for frame folders, which carry no rate
 
@@ -151,3 +152,22 @@ def crop_video(path: str | os.PathLike[str], spec: CropSpec, size: int, hands_mo
     return CroppedClip(np.stack([kept[i] for i in target.tolist()]), target.astype(np.int64), total, fps,
                        sum(seen), _jitter(boxes, seen), _jitter(raw, seen), float(np.mean([b.side for b in boxes])),
                        time.perf_counter() - start)
+
+
+def model_input_clip(path: str | os.PathLike[str], crop: CropSpec, frames: int, size: int,
+                     hands_model: str | os.PathLike[str] | None = None) -> np.ndarray:
+    """A raw clip (video, frame folder or photo) as a model with this card crop sees it: (frames, size, size, 3).
+
+    ``crop`` is the model card's ``input.crop`` (:meth:`CropSpec.from_card`); frames are spread evenly
+    over the clip as in evaluation, a photo is repeated. Hand-based crops need ``hands_model``: without
+    it this is a one-line error, never a silent centre crop the model was not trained on.
+    """
+    if crop.needs_hands:
+        if hands_model is None:
+            raise UserError(f"this model expects the '{crop.kind}' crop, which needs hand landmarks; pass "
+                            "--hands-model PATH/hand_landmarker.task (or set EDGE_SLR_HANDS_MODEL)")
+        kept = crop_video(path, crop, size, hands_model, frames).frames
+    else:
+        kept = read_clip(path, frames, transform=lambda bgr: apply_crop(
+            bgr, centre_box(bgr.shape[:2], crop.fraction), size)).frames
+    return kept[uniform_indices(len(kept), frames)]

@@ -51,6 +51,19 @@ class ClipClassifier:
             stream.push(frame)
         return stream.logits()
 
+    def predict_file(self, path: str | os.PathLike[str],
+                     hands_model: str | os.PathLike[str] | None = None) -> np.ndarray:
+        """Float logits for a raw video, frame folder or photo, cut with exactly the card's ``input.crop``.
+
+        Hand-based crops (``signer``, ``hand``) need the MediaPipe bundle; without it: a one-line error.
+        """
+        from edge_slr.data.hand_crops import model_input_clip
+        from edge_slr.hands import CropSpec, resolve_hands_model
+
+        crop = CropSpec.from_card(self.card.raw["input"].get("crop"))
+        bundle = resolve_hands_model(hands_model) if crop.needs_hands else None
+        return self.predict(model_input_clip(path, crop, self.card.frames, self.card.size, bundle))
+
     def close(self) -> None:
         self.runner.close()
 
