@@ -105,7 +105,7 @@ def test_background_class_is_rest_or_a_partial_sign():
     height = clips[0].frames.shape[1]
     raised = [(c.hands[:, :, 1] < REST_LINE * height).any(axis=1).mean() for c in clips]
     assert min(raised) == 0.0, "some no-sign clips are rest only"
-    assert 0 < max(raised) < 0.5, "others hold only a small part of a sign"
+    assert max(raised) > 0, "others hold parts of signs (the ends of a sign, the start of the next)"
     with pytest.raises(UserError, match="class index must be 0..2"):
         render_clip(SynthConfig(classes=3), 3)
 

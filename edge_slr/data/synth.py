@@ -63,7 +63,7 @@ class SynthConfig:
     stream: bool = False
     signs: int = 6  # signs in a stream
     rest_seconds: tuple[float, float] = (1.0, 2.0)  # rest between signs in a stream
-    background: bool = False  # add a BACKGROUND_LABEL class of rest-only clips (the live no-sign state)
+    background: bool = False  # add a BACKGROUND_LABEL class: rest and partial-sign windows (live no-sign)
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -235,31 +235,39 @@ def label_names(config: SynthConfig) -> list[str]:
     return class_names(config.classes) + ([BACKGROUND_LABEL] if config.background else [])
 
 
+MAX_PARTIAL = 0.4  # a no-sign clip shows at most this share of any sign's frames
+
+
 def _background_tracks(config: SynthConfig, rng: np.random.Generator, style: Style, total: int
                        ) -> tuple[HandTrack, HandTrack]:
-    """A no-sign clip: rest only (half of them), or rest plus just the onset or just the ending of a sign.
+    """A no-sign clip: a window of a sign stream that holds no sign to any large part, or rest only.
 
-    A live window slides over a stream, so it often holds a sign's first or last moments only; those must not
-    fire an event. Training them as no-sign (the partial-window negatives of streaming detection) teaches
-    the model to wait until a sign is mostly visible.
+    A live window slides over a stream, so between two signs it holds the end of one, rest and the start of
+    the next; none of that may fire an event. Three quarters of these clips are such windows, cut at random
+    from a short stream (rest, sign, rest, sign, rest; stream-like rest lengths) where no sign has more than
+    :data:`MAX_PARTIAL` of its frames inside the window: the partial-window negatives of streaming detection,
+    which teach the model to wait until a sign is mostly visible. The rest are the signer at rest.
     """
-    kind = rng.choice(["rest", "rest", "onset", "ending"])
-    if kind == "rest":
+    if rng.random() < 0.25:
         return rest_period(0, total, config.fps, style)
-    sign_frames = round(total * rng.uniform(0.6, 0.8))
-    approach, core, retract = _sign_segments(rng, sign_frames)
-    shown = max(1, round(core * rng.uniform(0.1, 0.35)))  # how much of the motion itself is visible
-    k = int(rng.integers(config.classes))
-    if kind == "onset":
-        part = approach + shown
-        lead = max(1, total - part)
-        sign = perform(SIGNS[k], lead, approach, core, retract, config.fps, style)
-        rest = rest_period(0, lead, config.fps, style)
-        return tuple(HandTrack.concat([rest[h], sign[h][:part]]) for h in (0, 1))
-    part = shown + retract
-    sign = perform(SIGNS[k], 0, approach, core, retract, config.fps, style)
-    rest = rest_period(part, max(1, total - part), config.fps, style)
-    return tuple(HandTrack.concat([sign[h][approach + core - shown:], rest[h]]) for h in (0, 1))
+    rest_lo, rest_hi = (round(x * config.fps) for x in config.rest_seconds)
+    parts, spans, frame = [], [], 0
+    for k in rng.choice(config.classes, size=2):
+        count = int(rng.integers(rest_lo, rest_hi + 1))
+        parts.append(rest_period(frame, count, config.fps, style))
+        frame += count
+        approach, core, retract = _sign_segments(rng, round(total * rng.uniform(0.6, 0.8)))
+        parts.append(perform(SIGNS[int(k)], frame, approach, core, retract, config.fps, style))
+        spans.append((frame, frame + approach + core + retract))
+        frame = spans[-1][1]
+    parts.append(rest_period(frame, total, config.fps, style))
+    dominant, other = (HandTrack.concat([p[h] for p in parts]) for h in (0, 1))
+    for _ in range(100):
+        start = int(rng.integers(0, len(dominant) - total + 1))
+        covered = [max(0, min(b, start + total) - max(a, start)) / (b - a) for a, b in spans]
+        if max(covered) <= MAX_PARTIAL:
+            return dominant[start:start + total], other[start:start + total]
+    return rest_period(0, total, config.fps, style)
 
 
 def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: int = 0) -> SynthClip:
