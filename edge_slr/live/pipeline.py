@@ -207,7 +207,8 @@ class LivePipeline:
                 if frame is None:
                     break
                 t0 = time.monotonic()
-                self.times.add("capture", t0 - frame.t_capture)
+                if frame.index:  # the first frame waited for start-up (e.g. MediaPipe's), not for capture
+                    self.times.add("capture", t0 - frame.t_capture)
                 hands: list[Hand] = []
                 if detector is not None:
                     hands = detector.detect(frame.rgb, int(frame.t_media * 1000))
