@@ -86,7 +86,7 @@ def _add_prepare(p: argparse.ArgumentParser) -> None:
                         "(default: centre)")
     p.add_argument("--crop-scale", type=_positive_float, default=None,
                    help="centre: fraction of the short side (default 1.0); signer: scale of the signing space "
-                        "(default 1.0); hand: square side over the hand's extent (default 1.5)")
+                        "(default 1.0); hand: square side over the hand's extent (default 1.25)")
     p.add_argument("--hands-model", default=None,
                    help="MediaPipe hand_landmarker.task for the signer/hand crops (default: $EDGE_SLR_HANDS_MODEL)")
 
@@ -205,6 +205,9 @@ def _add_live_common(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("runtime")
     g.add_argument("--threads", type=_positive_int, default=None, help="inference threads (default: every core)")
     g.add_argument("--no-xnnpack", action="store_true", help="run TFLite's reference kernels instead of XNNPACK")
+    g.add_argument("--delegate", default=None, metavar="PATH",
+                   help="external delegate library, e.g. the TFLite GPU delegate .so; when it cannot load: one line "
+                        "and the CPU (XNNPACK) instead")
     g.add_argument("--stride", type=_positive_int, default=2,
                    help="camera frames between two full-clip inferences (streaming models: sample steps) (default: 2)")
     g.add_argument("--every-frame", action="store_true",

@@ -177,3 +177,19 @@ def test_live_cli_bad_model_is_one_line(tmp_path):
                            "--headless"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "error" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_delegate_that_cannot_load_falls_back_to_the_cpu_with_one_line(tmp_path, stream_video):
+    fake = tmp_path / "libnot_a_delegate.so"
+    fake.write_bytes(b"\x7fELF but not really")
+    warnings: list[str] = []
+    from edge_slr.live.model import LiveModel
+
+    model = LiveModel(demo_model_path(), num_threads=1, delegate=str(fake), warn=warnings.append)
+    try:
+        assert len(warnings) == 1 and "falling back to the CPU" in warnings[0] and "\n" not in warnings[0]
+        assert model.delegate is None
+        clip = np.zeros((model.card.frames, model.size, model.size, 3), np.uint8)
+        assert model.classify_clip(clip).shape == (len(model.labels),)
+    finally:
+        model.close()

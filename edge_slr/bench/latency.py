@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from edge_slr.errors import UserError
+from edge_slr.runtime.delegates import load_external_delegate
 from edge_slr.runtime.model_card import ModelCard, read_model_card
 from edge_slr.runtime.runner import TFLiteRunner
 from edge_slr.runtime.xnnpack import xnnpack_stats
@@ -165,32 +166,6 @@ def _fail(case: _Case, exc: Exception) -> None:
 
 def _delegate_label(delegate: str) -> str:
     return delegate if delegate in (XNNPACK, NO_DELEGATE) else Path(delegate).name
-
-
-def load_external_delegate(path: str) -> Any:
-    """``load_delegate(path)`` with a one-line reason when the library cannot be loaded.
-
-    The library is opened with ctypes first: ai-edge-litert's ``Delegate`` raises a second error from
-    its ``__del__`` when the library itself cannot be opened, and its message does not say why.
-    """
-    import ctypes
-
-    from ai_edge_litert.interpreter import load_delegate
-
-    if not Path(path).exists():
-        raise UserError(f"delegate library {path} not found")
-    try:
-        library = ctypes.CDLL(str(Path(path).resolve()))
-    except OSError as exc:
-        raise UserError(f"cannot load delegate {path}: {str(exc).strip().splitlines()[0]}") from None
-    if not hasattr(library, "tflite_plugin_create_delegate"):
-        raise UserError(f"cannot load delegate {path}: it is not a TFLite external delegate "
-                        "(no tflite_plugin_create_delegate symbol)")
-    try:
-        return load_delegate(path)
-    except (ValueError, OSError, RuntimeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"cannot load delegate {path}: {first}") from None
 
 
 def _load(case: _Case, config: BenchConfig, rng: np.random.Generator, sources: list[Path] | None,

@@ -29,7 +29,9 @@ def bench_pipeline_cmd(args: argparse.Namespace) -> int:
 
     threads = parse_threads(args.threads)[0] if args.threads else None
     config = LiveConfig(source=args.pipeline, model=Path(args.model) if args.model else demo_model_path(),
-                        threads=threads, xnnpack=args.delegate != "none", stride=args.stride,
+                        threads=threads, xnnpack=args.delegate != "none",
+                        delegate=args.delegate if args.delegate not in ("xnnpack", "none") else None,
+                        stride=args.stride,
                         hands_model=args.hands_model, truth=Path(args.truth) if args.truth else None,
                         max_seconds=args.max_seconds)
     pipeline = LivePipeline(config)

@@ -26,7 +26,8 @@ def config_from_args(args: argparse.Namespace, source: str | None = None) -> Liv
     smoothing = SmoothingConfig(ema=args.ema, on_threshold=args.on_threshold, off_threshold=args.off_threshold,
                                 min_duration=args.min_duration, cooldown=args.cooldown)
     return LiveConfig(source=source or args.source, model=Path(args.model), threads=args.threads,
-                      xnnpack=not args.no_xnnpack, stride=args.stride, realtime=not args.every_frame,
+                      xnnpack=not args.no_xnnpack, delegate=args.delegate, stride=args.stride,
+                      realtime=not args.every_frame,
                       every_frame=args.every_frame, hands_model=args.hands_model, gate_seconds=args.gate_seconds,
                       clip_seconds=args.clip_seconds, smoothing=smoothing, extra_latency_ms=args.extra_latency_ms,
                       max_seconds=args.max_seconds, truth=Path(args.truth) if args.truth else None, fps=args.fps)

@@ -10,11 +10,14 @@ classifies its cached features (:mod:`edge_slr.runtime.streaming`).
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge_slr.errors import UserError
+from edge_slr.runtime.delegates import load_external_delegate
 from edge_slr.runtime.model_card import BACKGROUND_LABELS, ModelCard, read_model_card
 from edge_slr.runtime.runner import TFLiteRunner
 from edge_slr.runtime.streaming import FrameStream
@@ -36,8 +39,16 @@ class LiveModel:
     """A .tflite export with its card, run by the one :class:`TFLiteRunner`; owned by the inference worker."""
 
     def __init__(self, path: str | os.PathLike[str], *, num_threads: int | None = None, use_xnnpack: bool = True,
-                 clip_seconds: float | None = None):
-        self.runner = TFLiteRunner(path, num_threads=num_threads, use_xnnpack=use_xnnpack)
+                 clip_seconds: float | None = None, delegate: str | None = None,
+                 warn: Callable[[str], None] = lambda line: print(line, file=sys.stderr)):
+        delegates = []
+        if delegate:
+            try:
+                delegates = [load_external_delegate(delegate)]
+            except UserError as exc:  # live keeps running: the CPU path always works
+                warn(f"live: {exc}; falling back to the CPU (XNNPACK)")
+        self.delegate = delegate if delegates else None
+        self.runner = TFLiteRunner(path, num_threads=num_threads, use_xnnpack=use_xnnpack, delegates=delegates)
         try:
             self.card: ModelCard = read_model_card(self.runner.model)
             self._check_card()

@@ -44,6 +44,7 @@ class LiveConfig:
     model: Path
     threads: int | None = None
     xnnpack: bool = True
+    delegate: str | None = None  # external delegate library (e.g. the GPU delegate); CPU fallback when it fails
     stride: int = 2  # camera frames between two full-clip inferences (streaming: sample times)
     realtime: bool = True
     every_frame: bool = False
@@ -89,7 +90,7 @@ class LivePipeline:
                  on_event: Callable[[SignEvent], None] | None = None):
         self.config = config
         self.model = LiveModel(config.model, num_threads=config.threads, use_xnnpack=config.xnnpack,
-                               clip_seconds=config.clip_seconds)
+                               clip_seconds=config.clip_seconds, delegate=config.delegate)
         try:
             self.crop = CropSpec.from_card(self.model.card.raw["input"].get("crop", {}))
             self.hands_model = resolve_hands_model(config.hands_model)
@@ -359,6 +360,7 @@ class LivePipeline:
                              "p90": round(float(np.percentile(stale, 90)), 2), "max": round(float(stale.max()), 2)},
             "stages": self.times.summary(), "events": events, "hands_model": str(self.hands_model or ""),
             "crop": self.crop.kind, "clip_seconds": self.model.timing.clip_seconds,
+            "delegate": self.model.delegate or ("xnnpack" if self.config.xnnpack else "none"),
         }
         if score is not None:
             out.update(score.to_json())
