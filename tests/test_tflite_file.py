@@ -178,6 +178,11 @@ def test_runtime_modules_do_not_import_tensorflow():
             "import edge_slr.bench.commands, edge_slr.bench.latency, edge_slr.bench.report\n"
             "import edge_slr.bench.profile, edge_slr.bench.litert_tool\n"
             "import edge_slr.hands, edge_slr.data.preprocess, edge_slr.data.hand_crops\n"
+            "import edge_slr.live.commands, edge_slr.bench.pipeline, edge_slr.runtime.streaming\n"
+            "from edge_slr.live.pipeline import LiveConfig, LivePipeline\n"
+            "from edge_slr.live.commands import demo_model_path\n"
+            "LivePipeline(LiveConfig(source='synth:0:1', model=demo_model_path(), threads=1, every_frame=True,\n"
+            "                        realtime=False)).run()  # a whole live run, not just the imports\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'tensorflow', 'tf_keras', 'keras'})\n"
             "assert not bad, bad\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
