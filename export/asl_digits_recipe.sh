@@ -2,7 +2,7 @@
 # Rebuild export/asl_digits_cnn_lstm_int8.* from the real ASL digit photos (about 3 minutes on 2 CPU cores).
 # Data: ../shared/data/asl_digits (Apache-2.0): 1,633 photos of the ten digits by 178 people; manifest.csv
 # names each photo's signer, so the split is by signer (20% of the people are validation only).
-# Every photo is cut with the hand crop (MediaPipe hand landmarks, square of 1.5x the hand, stored at 64 px)
+# Every photo is cut with the hand crop (MediaPipe hand landmarks, square of 1.25x the hand, stored at 64 px)
 # and trained as a still clip: the photo repeated for 8 frames, each jittered a little in training.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -107,7 +107,7 @@ def test_model_crop_is_the_data_crop_seen_through_evaluation():
     assert model_crop({"square": "centre", "fraction_of_short_side": 1.0}).to_card() == {
         "square": "centre", "fraction_of_short_side": 0.875}
     hand = model_crop(CropSpec.named("hand").to_card())
-    assert hand.kind == "hand" and hand.fraction == pytest.approx(1.5 * 0.875) and hand.fallback == 0.875
+    assert hand.kind == "hand" and hand.fraction == pytest.approx(1.25 * 0.875) and hand.fallback == 0.875
     assert json.loads(json.dumps(hand.to_card())) == hand.to_card()
 
 

@@ -46,13 +46,19 @@ def main() -> int:
     ap.add_argument("--hands-model", type=Path, default=SHARED / "models" / "mediapipe" / "hand_landmarker.task")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--crop-scale", type=float, default=None,
+                    help="experiment: use this hand-crop scale instead of the card's (what a retrained card would say)")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N photos")
     args = ap.parse_args()
     val = set(json.loads((args.data / "dataset.json").read_text(encoding="utf-8"))["split"]["val_signers"])
     rows = [r for r in csv.DictReader((args.src / "manifest.csv").open(encoding="utf-8")) if r["signer"] in val]
+    rows = rows[: args.limit]
     rng = np.random.default_rng(args.seed)
-    hits_frame = hits_direct = found = 0
+    hits_frame = hits_direct = found = hits_found = 0
     with ClipClassifier(args.model, num_threads=2) as model:
         spec = CropSpec.from_card(model.card.raw["input"]["crop"])
+        if args.crop_scale is not None:
+            spec = CropSpec(spec.kind, args.crop_scale, spec.fallback)
         labels, t, size = model.labels, model.card.frames, model.card.size
         for k, row in enumerate(rows):
             photo = cv2.cvtColor(cv2.imread(str(args.src / row["path"])), cv2.COLOR_BGR2RGB)
@@ -75,12 +81,15 @@ def main() -> int:
                     if i >= 8:
                         clip.append(apply_crop(frame, box, size))
             found += seen > 0
-            hits_frame += labels[int(np.argmax(model.predict(np.stack(clip))))] == row["label"]
+            hit = labels[int(np.argmax(model.predict(np.stack(clip))))] == row["label"]
+            hits_frame += hit
+            hits_found += hit and seen > 0
             if (k + 1) % 100 == 0:
                 print(f"{k + 1}/{len(rows)}", flush=True)
     n = len(rows)
     result = {"photos": n, "val_signers": len(val), "top1_photo_direct": round(hits_direct / n, 4),
-              "top1_in_640x480_frame": round(hits_frame / n, 4), "hand_found_in_frame": round(found / n, 4)}
+              "top1_in_640x480_frame": round(hits_frame / n, 4), "hand_found_in_frame": round(found / n, 4),
+              "top1_in_frame_when_hand_found": round(hits_found / max(1, found), 4), "crop_scale": spec.fraction}
     print(json.dumps(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
