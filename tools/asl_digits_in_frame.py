@@ -49,6 +49,7 @@ def main() -> int:
     ap.add_argument("--crop-scale", type=float, default=None,
                     help="experiment: use this hand-crop scale instead of the card's (what a retrained card would say)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N photos")
+    ap.add_argument("--min-confidence", type=float, default=0.5, help="MediaPipe hand confidence (default: 0.5)")
     args = ap.parse_args()
     val = set(json.loads((args.data / "dataset.json").read_text(encoding="utf-8"))["split"]["val_signers"])
     rows = [r for r in csv.DictReader((args.src / "manifest.csv").open(encoding="utf-8")) if r["signer"] in val]
@@ -70,7 +71,7 @@ def main() -> int:
             scene = backdrop(rng)
             tracker = CropTracker(spec, scene.shape[:2])
             clip, seen = [], 0
-            with HandDetector(args.hands_model) as detector:
+            with HandDetector(args.hands_model, min_confidence=args.min_confidence) as detector:
                 for i in range(t + 8):  # a few frames to settle the tracker, then the model's window
                     dx, dy = rng.integers(-2, 3, 2)
                     frame = scene.copy()
