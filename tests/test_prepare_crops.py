@@ -136,3 +136,19 @@ def test_shipped_digits_model_reads_raw_photos_with_its_cards_hand_crop(stills, 
         assert all(np.array_equal(frame, expected) for frame in clip)
         logits = classifier.predict_file(photo, bundle)
         assert logits.shape == (10,) and np.allclose(logits, classifier.predict(clip))
+
+
+def test_cli_prepare_crop_flags(stills, tmp_path, capsys, monkeypatch):
+    from edge_slr.cli import main
+
+    bundle = require_shared(BUNDLE)
+    out = tmp_path / "cli"
+    assert main(["prepare", str(stills), str(out), "--crop", "hand", "--crop-scale", "1.4", "--hands-model",
+                 str(bundle), "--size", "32", "--workers", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "crop: hand (scale 1.4" in text and "fell back to the centre crop" in text
+    assert load_dataset_info(out).crop["scale"] == 1.4
+    monkeypatch.delenv(HANDS_MODEL_ENV, raising=False)
+    assert main(["prepare", str(stills), str(tmp_path / "o2"), "--crop", "signer"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--crop signer finds hands with MediaPipe" in err and len(err.splitlines()) == 1
