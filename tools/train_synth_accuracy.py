@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips-per-class", type=int, default=12, help="clips per class and signer (default: 12)")
     parser.add_argument("--signers", type=int, default=SIGNERS, help=f"rendered signers (default: {SIGNERS})")
     parser.add_argument("--val-signers", type=int, default=1, help="signers held out for validation (default: 1)")
+    parser.add_argument("--width", type=float, default=None, help="override the recipe's width multiplier")
+    parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs")
     parser.add_argument("--background", action="store_true",
                         help="add synth's no_sign class of rest-only clips (what the live demo model needs)")
     args = parser.parse_args(argv)
@@ -77,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for arch in args.arch:
         recipe = RECIPES[arch]
+        recipe = Recipe(recipe.size, args.width or recipe.width, args.epochs or recipe.epochs, recipe.batch, recipe.lr)
         print(f"\n== {arch}: 16x{recipe.size}x{recipe.size}, width {recipe.width}, {recipe.epochs} epochs, "
               f"batch {recipe.batch}, lr {recipe.lr:g}; {_load()}", flush=True)
         start = time.perf_counter()
