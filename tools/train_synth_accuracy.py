@@ -40,6 +40,7 @@ class Recipe:
 RECIPES = {
     "cnn_lstm": Recipe(size=64, width=0.5, epochs=30),
     "r2plus1d_small": Recipe(size=48, width=0.25, epochs=20, lr=2e-3),
+    "r2plus1d_small_causal": Recipe(size=48, width=0.25, epochs=20, lr=2e-3),
 }
 
 

@@ -26,6 +26,7 @@ class Clip:
     x: Any
     frames: int
     form: str
+    causal: bool = False  # temporal convs see only current and past frames (streamable, see layers.py)
 
     def with_x(self, x: Any, frames: int | None = None) -> Clip:
         return replace(self, x=x, frames=self.frames if frames is None else frames)
@@ -37,7 +38,8 @@ def width_of(channels: int, width: float) -> int:
 
 
 def conv(clip: Clip, filters: int, kernel, strides=1, padding="same", name: str = "conv") -> Clip:
-    layer = SpatioTemporalConv(filters, kernel, strides, padding, form=clip.form, frames=clip.frames, name=name)
+    layer = SpatioTemporalConv(filters, kernel, strides, padding, form=clip.form, frames=clip.frames,
+                               causal=clip.causal, name=name)
     return clip.with_x(layer(clip.x), layer.out_frames(clip.frames))
 
 
@@ -104,6 +106,28 @@ class ClipGlobalAvgPool(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="edge_slr")
+class CausalClipPool(keras.layers.Layer):
+    """Causal models' pooling: average over space, then over the newest ``window`` time positions.
+
+    Built on a training clip, ``window`` equals its position count (a plain global average); a stream keeps
+    the last ``window`` pooled positions in a ring, so its prediction covers the same span as a clip.
+    """
+
+    def __init__(self, form: str, frames: int, window: int, **kw: Any):
+        super().__init__(**kw)
+        self.form, self.frames, self.window = form, int(frames), int(window)
+
+    def call(self, x):  # noqa: D102
+        if self.form == "5d":
+            return tf.reduce_mean(x[:, -self.window:], axis=(1, 2, 3))
+        h, w, c = x.shape[1], x.shape[2], x.shape[3]
+        return tf.reduce_mean(tf.reshape(x, (-1, self.frames, h * w, c))[:, -self.window:], axis=(1, 2))
+
+    def get_config(self) -> dict[str, Any]:  # noqa: D102
+        return {**super().get_config(), "form": self.form, "frames": self.frames, "window": self.window}
+
+
+@keras.saving.register_keras_serializable(package="edge_slr")
 class ClipFlatten(keras.layers.Layer):
     """Flatten a clip to ``(B, T*H*W*C)`` in (T, H, W, C) order for both forms."""
 
@@ -123,8 +147,8 @@ class ClipFlatten(keras.layers.Layer):
         return {**super().get_config(), "form": self.form, "frames": self.frames}
 
 
-def clip_input(frames: int, size: int, form: str) -> tuple[Any, Clip]:
+def clip_input(frames: int, size: int, form: str, causal: bool = False) -> tuple[Any, Clip]:
     """The model input for a form: ``(B, T, H, W, 3)`` in 5d, ``(B*T, H, W, 3)`` in 4d."""
     shape = (frames, size, size, 3) if form == "5d" else (size, size, 3)
     inputs = keras.Input(shape=shape, name="frames")
-    return inputs, Clip(inputs, frames, form)
+    return inputs, Clip(inputs, frames, form, causal)

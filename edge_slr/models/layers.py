@@ -51,6 +51,16 @@ class Normalize(keras.layers.Layer):
         return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}
 
 
+def pad_time(x, left: int, right: int):
+    """Zero-pad axis 1 (time) by ``left``/``right`` frames; a negative ``left`` drops leading frames instead."""
+    if left < 0:
+        x = x[:, -left:]
+        left = 0
+    if left or right:
+        x = tf.pad(x, [[0, 0], [left, right]] + [[0, 0]] * (len(x.shape) - 2))
+    return x
+
+
 def temporal_taps(seq, frames: int, t_out: int, kt: int, st: int, pt: int) -> list:
     """Tap ``i`` of ``seq`` ``(B, T, H*W, C)`` holds padded frame ``i + st * t`` for every output frame ``t``.
 
@@ -83,10 +93,13 @@ class SpatioTemporalConv(keras.layers.Layer):
         form: ``"5d"`` or ``"4d"``.
         frames: the input's number of frames; required by the 4-D form, which cannot see it in the shape.
         use_bias: add a bias (off when a BatchNorm follows).
+        causal: pad time on the left only, by ``kt - st`` (a negative amount drops leading frames), so output
+            ``t`` sees input frames up to ``st * t + st - 1`` and nothing later: the layer can stream (it fires
+            on the last frame of every group of ``st``). The temporal part of ``padding`` is then ignored.
     """
 
     def __init__(self, filters: int, kernel_size, strides=1, padding="same", form: str = "5d",
-                 frames: int | None = None, use_bias: bool = False, **kw: Any):
+                 frames: int | None = None, use_bias: bool = False, causal: bool = False, **kw: Any):
         super().__init__(**kw)
         if form not in FORMS:
             raise ValueError(f"form must be one of {FORMS}, got {form!r}")
@@ -103,11 +116,20 @@ class SpatioTemporalConv(keras.layers.Layer):
         self.form = form
         self.frames = frames
         self.use_bias = use_bias
+        self.causal = bool(causal)
 
-    def out_frames(self, frames: int) -> int:
-        """Output frame count for ``frames`` input frames."""
+    def time_pads(self) -> tuple[int, int]:
+        """(left, right) temporal padding; a negative left pad drops that many leading frames."""
         kt, st, pt = self.kernel_size[0], self.strides[0], self.padding[0]
-        return (frames + 2 * pt - kt) // st + 1
+        return (kt - st, 0) if self.causal else (pt, pt)
+
+    def out_frames(self, frames: int | None) -> int | None:
+        """Output frame count for ``frames`` input frames (None: unknown, 5d form only)."""
+        if frames is None:
+            return None
+        kt, st = self.kernel_size[0], self.strides[0]
+        left, right = self.time_pads()
+        return (frames + left + right - kt) // st + 1
 
     def build(self, input_shape) -> None:  # noqa: D102
         c_in = int(input_shape[-1])
@@ -123,36 +145,62 @@ class SpatioTemporalConv(keras.layers.Layer):
         return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
 
     def _call_5d(self, x):
-        pt, ph, pw = self.padding
-        if pt or ph or pw:
-            x = tf.pad(x, [[0, 0], [pt, pt], [ph, ph], [pw, pw], [0, 0]])
+        _, ph, pw = self.padding
+        left, right = self.time_pads()
+        x = pad_time(x, left, 0)
+        if right or ph or pw:
+            x = tf.pad(x, [[0, 0], [0, right], [ph, ph], [pw, pw], [0, 0]])
         return tf.nn.conv3d(x, tf.cast(self.kernel, x.dtype), strides=(1, *self.strides, 1), padding="VALID")
 
     def _call_4d(self, x):
         kt, kh, kw = self.kernel_size
         st, sh, sw = self.strides
-        pt, ph, pw = self.padding
+        _, ph, pw = self.padding
+        left, right = self.time_pads()
         frames = int(self.frames)
         kernel = tf.cast(self.kernel, x.dtype)
-        if kt == 1 and st == 1 and pt == 0:  # spatial only: frames stay folded in the batch
+        if kt == 1 and st == 1 and left == right == 0:  # spatial only: frames stay folded in the batch
             return self._conv2d(x, kernel[0], (sh, sw), (ph, pw))
 
         h, w, c = x.shape[1], x.shape[2], x.shape[3]
         seq = tf.reshape(x, (-1, frames, h * w, c))  # (B, T, H*W, C)
         t_out = self.out_frames(frames)
+        seq = pad_time(seq, left, right)
+        padded = frames + left + right
         if kh == kw == 1 and sh == sw == 1 and ph == pw == 0:  # temporal only: a (kt, 1) Conv2D
-            if pt:
-                seq = tf.pad(seq, [[0, 0], [pt, pt], [0, 0], [0, 0]])
             y = tf.nn.conv2d(seq, tf.reshape(kernel, (kt, 1, c, self.filters)), strides=(1, st, 1, 1),
                              padding="VALID")
             return tf.reshape(y, (-1, h, w, self.filters))
 
         # Full kernel: gather the kt neighbours of each output frame on the channel axis.
-        taps = temporal_taps(seq, frames, t_out, kt, st, pt)  # kt tensors of (B, T_out, H*W, C)
+        taps = temporal_taps(seq, padded, t_out, kt, st, 0)  # kt tensors of (B, T_out, H*W, C)
         stacked = taps[0] if kt == 1 else tf.concat(taps, axis=-1)
         stacked = tf.reshape(stacked, (-1, h, w, kt * c))
         kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
         return self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
+
+    def stream_step(self, window):
+        """One output frame from the newest ``kt`` input frames ``window (kt, H, W, C)``: 4-D ops only.
+
+        The streaming export calls this on the frames a causal layer keeps in its state plus the new one;
+        it computes exactly one output position of :meth:`call` (same kernel, same channel order).
+        """
+        kt, kh, kw = self.kernel_size
+        _, sh, sw = self.strides
+        _, ph, pw = self.padding
+        kernel = tf.cast(self.kernel, window.dtype)
+        h, w, c = window.shape[1], window.shape[2], window.shape[3]
+        if kt == 1:
+            y = self._conv2d(window, kernel[0], (sh, sw), (ph, pw))
+        elif kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
+            seq = tf.reshape(window, (1, kt, h * w, c))
+            y = tf.nn.conv2d(seq, tf.reshape(kernel, (kt, 1, c, self.filters)), strides=1, padding="VALID")
+            y = tf.reshape(y, (1, h, w, self.filters))
+        else:
+            stacked = tf.concat([window[i:i + 1] for i in range(kt)], axis=-1)  # (1, H, W, kt*C), tap-major
+            kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
+            y = self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
+        return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
 
     @staticmethod
     def _conv2d(x, kernel, strides, padding):
@@ -180,7 +228,7 @@ class SpatioTemporalConv(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:  # noqa: D102
         return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
                 "strides": list(self.strides), "padding": list(self.padding), "form": self.form,
-                "frames": self.frames, "use_bias": self.use_bias}
+                "frames": self.frames, "use_bias": self.use_bias, "causal": self.causal}
 
 
 @keras.saving.register_keras_serializable(package="edge_slr")

@@ -32,13 +32,17 @@ def _stem_2plus1d(clip: Any, width: float) -> Any:
 
 
 def _resnet(name: str, num_classes: int, frames: int, size: int, width: float, form: str, dropout: float,
-            stem, stages: list[tuple[int, int, int, str]]):
-    """Stem, then ``(planes, blocks, stride, kind)`` stages, then the pooled head."""
+            stem, stages: list[tuple[int, int, int, str]], causal: bool = False, pool_window: int | None = None):
+    """Stem, then ``(planes, blocks, stride, kind)`` stages, then the pooled head.
+
+    ``causal`` left-pads every temporal conv (streamable); ``pool_window`` is then how many final time
+    positions the head averages (default: all of this clip's).
+    """
     from edge_slr.models.blocks import basic_block, clip_input, keras, width_of
     from edge_slr.models.heads import pooled_logits
     from edge_slr.models.layers import Normalize
 
-    inputs, clip = clip_input(frames, size, form)
+    inputs, clip = clip_input(frames, size, form, causal)
     clip = stem(clip.with_x(Normalize(name="normalize")(clip.x)), width)
     in_planes = width_of(64, width)
     for s, (planes, blocks, stride, kind) in enumerate(stages, start=1):
@@ -46,7 +50,7 @@ def _resnet(name: str, num_classes: int, frames: int, size: int, width: float, f
         for b in range(blocks):
             clip = basic_block(clip, in_planes, planes, stride if b == 0 else 1, kind, name=f"layer{s}_{b}")
             in_planes = planes
-    return keras.Model(inputs, pooled_logits(clip, num_classes, dropout), name=name)
+    return keras.Model(inputs, pooled_logits(clip, num_classes, dropout, pool_window), name=name)
 
 
 @register_model("r3d_18", "3d", "3D ResNet-18 (torchvision r3d_18: 3x3x3 BasicBlocks [2,2,2,2], 64..512)",
@@ -83,3 +87,25 @@ def r3d_r2plus1d(num_classes: int, frames: int, size: int, width: float, form: s
     stages = [(64, 1, 1, "3d"), (128, 1, 2, "2plus1d"), (256, 1, 2, "2plus1d")]
     return _resnet("r3d_r2plus1d", num_classes, frames, size, width, form, dropout, _stem_3d, stages)
 
+
+
+CAUSAL_NOTE = ("causal (streamable) twin: temporal convs see only past frames; `export-tflite --streaming` "
+               "gives one-frame step signatures")
+
+
+@register_model("r2plus1d_18_causal", "3d", f"R(2+1)D-18, {CAUSAL_NOTE}",
+                min_frames=8, min_size=32, min_frames_reason=TIME_REASON_3)
+def r2plus1d_18_causal(num_classes: int, frames: int, size: int, width: float, form: str, dropout: float = 0.0,
+                       pool_window: int | None = None):
+    stages = [(64, 2, 1, "2plus1d"), (128, 2, 2, "2plus1d"), (256, 2, 2, "2plus1d"), (512, 2, 2, "2plus1d")]
+    return _resnet("r2plus1d_18_causal", num_classes, frames, size, width, form, dropout, _stem_2plus1d, stages,
+                   causal=True, pool_window=pool_window)
+
+
+@register_model("r2plus1d_small_causal", "3d", f"r2plus1d_small, {CAUSAL_NOTE}",
+                min_frames=4, min_size=32, min_frames_reason=TIME_REASON_2)
+def r2plus1d_small_causal(num_classes: int, frames: int, size: int, width: float, form: str, dropout: float = 0.2,
+                          pool_window: int | None = None):
+    stages = [(64, 1, 1, "2plus1d"), (128, 1, 2, "2plus1d"), (256, 1, 2, "2plus1d")]
+    return _resnet("r2plus1d_small_causal", num_classes, frames, size, width, form, dropout, _stem_2plus1d, stages,
+                   causal=True, pool_window=pool_window)
