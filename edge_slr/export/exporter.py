@@ -40,8 +40,8 @@ class ExportConfig:
             raise UserError(f"--io-dtype must be one of {', '.join(IO_DTYPES)}, got {self.io_dtype}")
         if self.io_dtype != "float32" and not fmt.integer_io:
             raise UserError(f"--io-dtype {self.io_dtype} needs a full-integer format (int8 or qat), not {self.quant}")
-        if self.streaming and self.quant not in ("fp32", "fp16", "dynamic"):
-            raise UserError("--streaming exports fp32, fp16 or dynamic; full-integer streaming is not supported yet")
+        if self.streaming and self.io_dtype != "float32":
+            raise UserError("--streaming exports take float frames and state: use --io-dtype float32")
         if self.calib < 1 or self.val_clips < 0 or self.qat_epochs < 1:
             raise UserError("--calib and --qat-epochs must be >= 1 and --val-clips >= 0")
         if self.out is not None and self.out.suffix != ".tflite":
@@ -93,8 +93,12 @@ def export(cfg: ExportConfig) -> ExportReport:
     run = load_run(cfg.source)  # cheap checks first: no model is loaded before the arguments are known good
     data = _data_dir(cfg, run.config)
     family = get_model_info(run.arch).family
-    if cfg.streaming and family != "lstm":
-        raise UserError(f"--streaming applies to the CNN+LSTM family; {run.arch} is a 3-D model")
+    causal = run.arch.endswith("_causal")
+    if cfg.streaming and family != "lstm" and not causal:
+        raise UserError(f"--streaming applies to the CNN+LSTM family and *_causal 3-D models; {run.arch} is a "
+                        "full-clip 3-D model")
+    if cfg.streaming and family == "lstm" and fmt.needs_calibration:
+        raise UserError("--streaming CNN+LSTM exports fp32, fp16 or dynamic; full-integer is for *_causal models")
     if cfg.quant == "qat" and family != "3d":
         raise UserError(f"--quant qat supports the 3-D family; {run.arch} has LSTMs, which tfmot cannot train "
                         "quantization-aware: use --quant int8 (post-training) instead")
@@ -107,14 +111,25 @@ def export(cfg: ExportConfig) -> ExportReport:
 
     model = loaded.edge
     representative = None
-    if fmt.needs_calibration:
+    if fmt.needs_calibration and not cfg.streaming:
         representative = representative_from(calibration_clips(data, "train", loaded.frames, loaded.size), cfg.calib)
     if cfg.quant == "qat":
         from edge_slr.export.qat import quantize_aware_finetune
 
         model = quantize_aware_finetune(loaded, data, epochs=cfg.qat_epochs)
     print(f"converting {loaded.arch} ({cfg.quant}{', streaming' if cfg.streaming else ''}) ...", flush=True)
-    if cfg.streaming:
+    stream = None
+    if cfg.streaming and causal:
+        from edge_slr.export.causal_stream import convert_causal_streaming, stream_card
+        from edge_slr.export.convert import configure
+
+        calib = calibration_clips(data, "train", loaded.frames, loaded.size) if fmt.needs_calibration else None
+        with tempfile.TemporaryDirectory() as tmp:
+            tflite, plan = convert_causal_streaming(
+                loaded.edge, loaded.size, Path(tmp), lambda conv, rep: configure(conv, cfg.quant, rep, "float32"),
+                calib, cfg.calib)
+        stream = stream_card(plan, loaded.frames)
+    elif cfg.streaming:
         from edge_slr.export.convert import configure
         from edge_slr.export.streaming import convert_streaming
 
@@ -134,7 +149,7 @@ def export(cfg: ExportConfig) -> ExportReport:
     signatures = {s.key: {"inputs": sorted(s.inputs), "outputs": sorted(s.outputs)} for s in parsed.signatures}
     flops, _ = count_flops(loaded.edge, clip_shape)
     card = build_card(loaded, cfg.quant, cfg.io_dtype, cfg.streaming, flops, tflite, signatures, input_quant,
-                      clip_seconds=cfg.clip_seconds)
+                      clip_seconds=cfg.clip_seconds, stream=stream)
     final = set_metadata(tflite, METADATA_NAME, json.dumps(card, ensure_ascii=False).encode("utf-8"), str(out))
     write_bytes(out, final)
     write_json(out.with_suffix(".json"), card)

@@ -19,9 +19,10 @@ DEFAULT_FPS = 25.0  # the live pipeline resamples the camera to this rate unless
 
 def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, flops: int,
                model_bytes: bytes, signatures: dict[str, Any], input_quant: dict[str, Any] | None,
-               clip_seconds: float | None = None) -> dict[str, Any]:
+               clip_seconds: float | None = None, stream: dict[str, Any] | None = None) -> dict[str, Any]:
     """The JSON model card; ``content_sha256`` hashes the .tflite bytes before the card is embedded.
 
+    ``stream`` (causal streaming exports) is the step schedule a runtime follows (see ``export.causal_stream``).
     ``clip_seconds`` is how much video one training clip spanned: the live pipeline samples the last
     ``clip_seconds`` of the camera at ``frames`` evenly spread times, so a live window looks like a training clip.
     """
@@ -39,7 +40,8 @@ def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, 
         "input": {
             "frames": frames, "size": size, "channels": 3, "color": "RGB",
             "layout": "(N*T)HWC: one clip of T frames in the batch axis" if not streaming
-            else "one frame (1, H, W, 3) per encode_frame call",
+            else "one frame (1, H, W, 3) per encode_frame call" if stream is None
+            else "one frame (1, H, W, 3) per step signature call (see stream.schedule)",
             "shape": [frames, size, size, 3] if not streaming else [1, size, size, 3],
             "dtype": io_dtype, "value_range": [0, 255],
             "normalization": "inside the model: (x / 255 - mean) / std",
@@ -56,6 +58,7 @@ def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, 
         "flops_per_clip": flops,
         "streaming": streaming,
         "signatures": signatures,
+        **({"stream": stream} if stream is not None else {}),
         # Portable provenance: names, not this machine's absolute paths.
         "source_run": loaded.run_dir.name,
         "source_model": loaded.model_path.name,

@@ -58,7 +58,7 @@ class ExportReport:
         lines = [
             f"export   {self.path}",
             f"model    {self.arch}  quant={self.quantization}  io={self.io_dtype}"
-            f"{'  streaming (encode_frame, lstm_step, classify)' if self.streaming else ''}",
+            f"{'  streaming (' + ', '.join(x['name'] for x in self.xnnpack) + ')' if self.streaming else ''}",
             f"size     {self.size_bytes / 1e6:.2f} MB   ({self.seconds:.1f} s)",
             f"ops      {ops}",
             f"GPU      {'compatible' if self.gpu_compatible else 'NOT fully delegable'}: {self.gpu_summary}",

@@ -13,7 +13,7 @@ import numpy as np
 from edge_slr.errors import UserError
 from edge_slr.runtime.model_card import ModelCard, read_model_card
 from edge_slr.runtime.runner import TFLiteRunner
-from edge_slr.runtime.streaming import FrameStream
+from edge_slr.runtime.streaming import open_frame_stream
 
 
 class ClipClassifier:
@@ -46,7 +46,7 @@ class ClipClassifier:
         if not self.card.streaming:
             out = self.runner.run(clip)
             return next(iter(out.values())).reshape(-1)
-        stream = FrameStream(self.runner, self.card.frames)
+        stream = open_frame_stream(self.runner, self.card)
         for frame in clip:
             stream.push(frame)
         return stream.logits()

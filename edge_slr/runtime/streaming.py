@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge_slr.errors import UserError
+from edge_slr.runtime.model_card import ModelCard
 from edge_slr.runtime.runner import TFLiteRunner
 
 ENCODE_FRAME = "encode_frame"
@@ -113,3 +114,72 @@ class FrameStream:
         out = self.runner.run({FEATURE: np.asarray(feature, np.float32).reshape(1, -1), **self._state}, LSTM_STEP)
         self._state = {name: out[name] for name in self._state}
         return out[LOGITS].reshape(-1)
+
+
+CAUSAL_MODE = "causal_phases"  # the card's stream.mode of causal (2+1)D exports (edge_slr.export.causal_stream)
+
+
+class PhaseStream:
+    """Frame-by-frame recognition with a causal (2+1)D streaming export: one step signature per frame.
+
+    The card's ``stream`` entry names the phase signatures in calling order (``schedule``): frame ``n`` runs
+    ``schedule[n % len(schedule)]`` with the frame plus the state inputs that signature names; every output
+    named like a state replaces it. No architecture knowledge here: temporal strides live in the schedule.
+    Same surface as :class:`FrameStream`: ``push``, ``ready``, ``logits()``, ``reset()``.
+    """
+
+    def __init__(self, runner: TFLiteRunner, stream: dict):
+        self.runner = runner
+        self.schedule = tuple(stream["schedule"])
+        self.frame_input = str(stream["frame_input"])
+        self.logits_output = str(stream["logits_output"])
+        self.window = int(stream["ready_after_frames"])
+        missing = [s for s in self.schedule if s not in runner.signatures]
+        if missing:
+            raise UserError(f"{runner.path.name} lacks the step signature(s) {', '.join(missing)} its card names")
+        self._zero: dict[str, np.ndarray] = {}
+        self._reads: list[tuple[str, ...]] = []
+        for sig in self.schedule:
+            self._zero.update(init_state(runner, sig, (self.frame_input,)))
+            self._reads.append(state_names(runner, sig, (self.frame_input,)))
+        self._state = {k: v.copy() for k, v in self._zero.items()}
+        self._count = 0
+        self._logits: np.ndarray | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether a clip's worth of frames has been pushed since the last reset."""
+        return self._count >= self.window
+
+    def reset(self) -> None:
+        """Back to the zero state (e.g. when the signer's hands go down)."""
+        self._state = {k: v.copy() for k, v in self._zero.items()}
+        self._count = 0
+        self._logits = None
+
+    def push(self, frame: np.ndarray) -> None:
+        """Run the next phase on one preprocessed frame ``(H, W, 3)`` (or ``(1, H, W, 3)``)."""
+        frame = np.asarray(frame, dtype=np.float32)
+        if frame.ndim == 3:
+            frame = frame[None]
+        phase = self._count % len(self.schedule)
+        inputs = {self.frame_input: frame, **{name: self._state[name] for name in self._reads[phase]}}
+        out = self.runner.run(inputs, self.schedule[phase])
+        self._state.update({name: value for name, value in out.items() if name in self._state})
+        self._logits = out[self.logits_output].reshape(-1)
+        self._count += 1
+
+    def logits(self) -> np.ndarray | None:
+        """Logits ``(num_classes,)`` over the newest clip-long span, or None before a full clip."""
+        return self._logits if self.ready else None
+
+
+def open_frame_stream(runner: TFLiteRunner, card: ModelCard) -> FrameStream | PhaseStream:
+    """The frame streamer for a streaming export: :class:`PhaseStream` when the card has a causal
+    ``stream`` schedule, else :class:`FrameStream` (CNN+LSTM ``encode_frame``/``classify``)."""
+    if not card.streaming:
+        raise UserError(f"{runner.path.name} is a full-clip model; frame streaming needs a --streaming export")
+    stream = card.raw.get("stream")
+    if isinstance(stream, dict) and stream.get("mode") == CAUSAL_MODE:
+        return PhaseStream(runner, stream)
+    return FrameStream(runner, card.frames)

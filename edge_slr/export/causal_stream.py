@@ -1,0 +1,184 @@
+"""Streaming export of causal (2+1)D models: one-frame step signatures with explicit 4-D state.
+
+A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt - 1`` input frames as state
+``(kt-1, H, W, C)``; a layer with temporal stride ``st`` fires on the last frame of every group of ``st``
+input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``) the pattern
+repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 .. phase_{P-1}`` (no control flow):
+the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W, 3)`` plus only the state it
+reads and returns ``logits`` plus only the state it writes. The head keeps a ring ``pool_ring (W, 1, 1, C)`` of the
+last ``W`` pooled positions (``W`` = positions of one training clip), so after ``T`` frames from the zero state
+the logits equal the causal full-clip model's. Every phase returns logits (from the ring), so the newest
+prediction is always available. The schedule goes into the model card (``stream``), so a runtime needs no
+architecture knowledge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_slr.errors import UserError
+from edge_slr.utils.tf_env import import_tf
+
+FRAME = "frame"
+LOGITS = "logits"
+RING = "pool_ring"
+MODE = "causal_phases"
+
+
+def phase_name(p: int) -> str:
+    return f"phase_{p}"
+
+
+@dataclass
+class StreamPlan:
+    """Which layers carry state, at which frame rate they run, and which phase reads/writes what."""
+
+    period: int
+    rates: dict[str, int]  # layer name -> input period (frames between two inputs)
+    states: dict[str, tuple[int, ...]] = field(default_factory=dict)  # state name -> shape
+    reads: list[list[str]] = field(default_factory=list)
+    writes: list[list[str]] = field(default_factory=list)
+
+
+def _inputs_of(layer) -> list[Any]:
+    inputs = layer.input
+    return list(inputs) if isinstance(inputs, list | tuple) else [inputs]
+
+
+def _is_temporal(layer) -> bool:
+    from edge_slr.models.layers import SpatioTemporalConv
+
+    return isinstance(layer, SpatioTemporalConv) and (layer.kernel_size[0] > 1 or layer.strides[0] > 1)
+
+
+def plan_stream(edge) -> StreamPlan:
+    """Walk the 4-D causal model once: input periods, state shapes, per-phase reads and writes."""
+    from edge_slr.models.blocks import CausalClipPool
+    from edge_slr.models.layers import SpatioTemporalConv
+
+    rate_of: dict[int, int] = {id(edge.input): 1}
+    rates: dict[str, int] = {}
+    states: dict[str, tuple[int, ...]] = {}
+    pool = None
+    for layer in edge.layers[1:]:
+        ins = [rate_of[id(t)] for t in _inputs_of(layer)]
+        if len(set(ins)) != 1:
+            raise UserError(f"{edge.name}: layer {layer.name} joins branches at different frame rates")
+        rates[layer.name] = rate = ins[0]
+        if isinstance(layer, SpatioTemporalConv):
+            if not layer.causal and _is_temporal(layer):
+                raise UserError(f"{edge.name} is not causal ({layer.name}); --streaming needs a *_causal model")
+            if layer.kernel_size[0] > 1:
+                states[layer.name] = (layer.kernel_size[0] - 1, *layer.input.shape[1:])
+            rate *= layer.strides[0]
+        if isinstance(layer, CausalClipPool):
+            pool = layer
+            # 4-D (W, 1, 1, C): the GPU delegate slices only 3-D/4-D tensors
+            states[RING] = (layer.window, 1, 1, int(layer.input.shape[-1]))
+        rate_of[id(layer.output)] = rate
+    if pool is None:
+        raise UserError(f"{edge.name} has no causal pooling; --streaming applies to *_causal and CNN+LSTM models")
+    period = rates[pool.name]
+    plan = StreamPlan(period, rates, states)
+    for p in range(period):
+        live = [name for name in states if (p + 1) % rates[pool.name if name == RING else name] == 0]
+        plan.reads.append(sorted(set(live) | {RING}))
+        plan.writes.append(sorted(live))
+    return plan
+
+
+def build_causal_module(edge, size: int):
+    """A ``tf.Module`` with one tf.function per phase, reusing the trained 4-D layers themselves."""
+    tf, _ = import_tf()
+    from edge_slr.models.blocks import CausalClipPool
+
+    plan = plan_stream(edge)
+    frame_spec = tf.TensorSpec((1, size, size, 3), tf.float32, name=FRAME)
+
+    def step(p: int, frame, state: dict[str, Any]) -> dict[str, Any]:
+        values = {id(edge.input): frame}
+        new_state: dict[str, Any] = {}
+        for layer in edge.layers[1:]:
+            args = [values.get(id(t)) for t in _inputs_of(layer)]
+            rate = plan.rates[layer.name]
+            if isinstance(layer, CausalClipPool):
+                ring = state[RING]
+                if args[0] is not None:  # a new final position: push its spatial mean into the ring
+                    pooled = tf.reduce_mean(args[0], axis=(1, 2), keepdims=True)
+                    ring = tf.concat([ring[1:], pooled], axis=0) if layer.window > 1 else pooled
+                    new_state[RING] = ring
+                out = tf.reshape(tf.reduce_mean(ring, axis=0, keepdims=True), (1, -1))
+            elif any(a is None for a in args):
+                out = None  # this layer's input did not fire on this phase
+            elif _is_temporal(layer):
+                x = args[0]
+                window = tf.concat([state[layer.name], x], axis=0) if layer.name in plan.states else x
+                if layer.name in plan.states:
+                    new_state[layer.name] = window[1:]
+                fires = (p + 1) % (rate * layer.strides[0]) == 0
+                out = layer.stream_step(window) if fires else None
+            else:
+                out = layer(args if len(args) > 1 else args[0], training=False)
+            values[id(layer.output)] = out
+        return {LOGITS: values[id(edge.output)], **new_state}
+
+    class CausalStreaming(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = edge
+            self.plan = plan
+            self.functions = {}
+            for p in range(plan.period):
+                spec = {n: tf.TensorSpec(plan.states[n], tf.float32, name=n) for n in plan.reads[p]}
+                self.functions[phase_name(p)] = tf.function(
+                    lambda frame, state, p=p: step(p, frame, state), input_signature=[frame_spec, spec])
+
+    return CausalStreaming()
+
+
+def stream_card(plan: StreamPlan, frames: int) -> dict[str, Any]:
+    """The card's ``stream`` entry: everything a runtime needs to run the phases, no architecture."""
+    return {"mode": MODE, "schedule": [phase_name(p) for p in range(plan.period)], "frame_input": FRAME,
+            "logits_output": LOGITS, "ready_after_frames": frames,
+            "note": "call schedule[n % len(schedule)] for frame n with the frame and the state inputs it names; "
+                    "outputs named like a state replace it; zero state at start and after reset"}
+
+
+def calibration_samples(module, clips: Iterable[np.ndarray], limit: int) -> Callable[[], Iterator[tuple]]:
+    """Representative data for full-integer PTQ: each phase's real inputs, from streaming float clips."""
+    tf, _ = import_tf()
+    samples = []
+    for i, clip in enumerate(clips):
+        if i >= limit:
+            break
+        state = {n: np.zeros(s, np.float32) for n, s in module.plan.states.items()}
+        for n, frame in enumerate(np.asarray(clip, np.float32)):
+            key = phase_name(n % module.plan.period)
+            inputs = {name: state[name] for name in module.plan.reads[n % module.plan.period]}
+            samples.append((key, {FRAME: frame[None], **inputs}))
+            out = module.functions[key](tf.constant(frame[None]), {k: tf.constant(v) for k, v in inputs.items()})
+            state.update({k: v.numpy() for k, v in out.items() if k != LOGITS})
+
+    def generate() -> Iterator[tuple]:
+        yield from samples
+
+    return generate
+
+
+def convert_causal_streaming(edge, size: int, workdir, configure: Callable[[Any, Any], None],
+                             calib_clips: Iterable[np.ndarray] | None = None, calib: int = 0
+                             ) -> tuple[bytes, StreamPlan]:
+    """SavedModel with one signature per phase -> one .tflite; ``configure(converter, representative)``."""
+    tf, _ = import_tf()
+    module = build_causal_module(edge, size)
+    signatures = {key: fn.get_concrete_function() for key, fn in module.functions.items()}
+    path = str(workdir / "causal_savedmodel")
+    tf.saved_model.save(module, path, signatures=signatures)
+    representative = calibration_samples(module, calib_clips, calib) if calib_clips is not None else None
+    converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(signatures))
+    configure(converter, representative)
+    return converter.convert(), module.plan

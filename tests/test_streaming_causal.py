@@ -1,0 +1,67 @@
+"""Causal (2+1)D streaming: step signatures from the zero state equal the causal full-clip model frame by frame."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_slr.export.exporter import ExportConfig, export
+from edge_slr.models import get_model_info
+from edge_slr.models.io import load_keras_model
+from edge_slr.runtime.clip_classifier import ClipClassifier
+from edge_slr.runtime.gpu_check import check_file
+from edge_slr.runtime.streaming import PhaseStream, open_frame_stream
+from edge_slr.runtime.tflite_file import load_model
+from edge_slr.train.init_run import init_run
+from edge_slr.train.run_folder import BEST_MODEL
+from tests.test_export import FORBIDDEN_OPS
+from tests.test_models import randomize_batchnorm
+
+FRAMES, SIZE = 8, 32
+
+
+def test_causal_stream_equals_full_clip_model_at_every_ready_frame(tiny_dataset, tmp_path):
+    arch = "r2plus1d_small_causal"
+    run = init_run(tmp_path / "run", arch, tiny_dataset, frames=FRAMES, size=SIZE)
+    model = load_keras_model(run / BEST_MODEL)
+    randomize_batchnorm(model)  # so BN is not an identity the stream could get away with skipping
+    model.save(run / BEST_MODEL)
+    report = export(ExportConfig(source=run, quant="fp32", streaming=True, val_clips=2))
+
+    parsed = load_model(report.path)
+    assert not set(parsed.op_counts()) & FORBIDDEN_OPS
+    assert max(len(t.shape) for sg in parsed.subgraphs for t in sg.tensors) <= 4
+    assert check_file(report.path).fully_delegable
+    assert [x["name"] for x in report.xnnpack] == [f"phase_{p}" for p in range(4)]  # total temporal stride 4
+    assert all(x["delegated_ops"] == x["total_ops"] and x["partitions"] == 1 for x in report.xnnpack)
+    assert report.parity.max_abs_logit_diff < 1e-4
+
+    stream_len = 2 * FRAMES + 3  # past one clip, ending off the stride pattern
+    frames = np.random.default_rng(0).uniform(0, 255, (stream_len, SIZE, SIZE, 3)).astype(np.float32)
+    with ClipClassifier(report.path) as classifier:
+        stream = open_frame_stream(classifier.runner, classifier.card)
+        assert isinstance(stream, PhaseStream)
+        got = []
+        for frame in frames:
+            stream.push(frame)
+            got.append(stream.logits())
+        stream.reset()
+        assert not stream.ready and stream.logits() is None
+    assert all(g is None for g in got[:FRAMES - 1])
+    builder = get_model_info(arch).builder
+    window = FRAMES // 4  # final positions of one training clip
+    for n in range(FRAMES - 1, stream_len):
+        # The causal model on every frame so far, pooling the last clip-long span: what the stream promises.
+        ref = builder(num_classes=model.output_shape[-1], frames=n + 1, size=SIZE, width=0.25, form="5d",
+                      pool_window=window)
+        ref.set_weights(model.get_weights())
+        expected = ref(frames[None, :n + 1], training=False).numpy()[0]
+        np.testing.assert_allclose(got[n], expected, atol=1e-4, err_msg=f"frame {n}")
+
+
+def test_full_clip_3d_model_refuses_streaming(tiny_dataset, tmp_path):
+    from edge_slr.errors import UserError
+
+    run = init_run(tmp_path / "run", "r2plus1d_small", tiny_dataset, frames=4, size=32)
+    with pytest.raises(UserError, match="_causal"):
+        export(ExportConfig(source=run, quant="fp32", streaming=True, val_clips=0))
