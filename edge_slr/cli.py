@@ -291,7 +291,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="benchmark the whole live pipeline, headless and in real time, on a video, image folder or "
                         "synth[:SEED[:SIGNS]] stream instead of bare models")
     g.add_argument("--model", default=None, help="the .tflite the pipeline runs (default: the built-in demo model)")
-    g.add_argument("--hands-model", default=None, help="include the MediaPipe hands stage (hand_landmarker.task)")
+    g.add_argument("--hands-model", default=None,
+                   help="MediaPipe hand_landmarker.task: hands stage of --pipeline; --data for hand-crop models")
     g.add_argument("--truth", default=None, help="ground truth of the source (synth streams know their own)")
     g.add_argument("--max-seconds", type=_positive_float, default=None, help="stop the pipeline after this long")
     g.add_argument("--stride", type=_positive_int, default=2, help="frames between full-clip inferences (default: 2)")

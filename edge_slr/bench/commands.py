@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge_slr.errors import UserError
+from edge_slr.hands import resolve_hands_model
 
 from .latency import NO_DELEGATE, XNNPACK, BenchConfig, run_bench
 
@@ -39,7 +40,8 @@ def bench_cmd(args: argparse.Namespace) -> int:
         return _profile(args, delegate)
     config = BenchConfig(threads=parse_threads(args.threads) if args.threads else BenchConfig().threads,
                          runs=args.runs, warmup=args.warmup, min_time=args.min_time, delegate=delegate,
-                         signature=args.signature, data=Path(args.data) if args.data else None)
+                         signature=args.signature, data=Path(args.data) if args.data else None,
+                         hands_model=resolve_hands_model(args.hands_model))
     log = (lambda line: print(line, file=sys.stderr, flush=True)) if not args.quiet else (lambda _: None)
     result = run_bench(args.models, config, log=log)
 

@@ -66,14 +66,23 @@ def clip_sources(folder: str | os.PathLike[str]) -> list[Path]:
     return found
 
 
-def load_clips(sources: list[Path], card: ModelCard, limit: int = MAX_CLIPS) -> list[np.ndarray]:
+def load_clips(sources: list[Path], card: ModelCard, limit: int = MAX_CLIPS,
+               hands_model: Path | None = None) -> list[np.ndarray]:
     """Up to ``limit`` clips preprocessed as the model expects: ``(frames, size, size, 3)`` float32 pixels.
 
-    Same sampling and crop as evaluation (evenly spread frames, the card's centre crop). Unreadable
-    sources are skipped; none readable is a UserError.
+    Same sampling and crop as evaluation: evenly spread frames and exactly the crop the card names (a
+    hand or signer crop runs MediaPipe with ``hands_model``, and is a one-line error without it).
+    Unreadable sources are skipped; none readable is a UserError.
     """
+    from edge_slr.data.hand_crops import model_input_clip
+    from edge_slr.hands import CropSpec
+
     quiet_ffmpeg()
-    fraction = float(card.raw.get("input", {}).get("crop", {}).get("fraction_of_short_side", 1.0))
+    crop = CropSpec.from_card(card.raw.get("input", {}).get("crop"))
+    if crop.needs_hands:
+        return [model_input_clip(s, crop, card.frames, card.size, hands_model).astype(np.float32)
+                for s in sources[:limit]]
+    fraction = crop.fraction
     clips, reasons = [], []
     for source in sources:
         if len(clips) >= limit:

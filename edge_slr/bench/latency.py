@@ -43,6 +43,7 @@ class BenchConfig:
     delegate: str = XNNPACK  # "xnnpack", "none", or the path of an external delegate library
     signature: str | None = None
     data: Path | None = None  # folder of videos / frame folders (None: random inputs)
+    hands_model: Path | None = None  # MediaPipe bundle for models whose card names a hand-based crop
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -181,7 +182,8 @@ def _load(case: _Case, config: BenchConfig, rng: np.random.Generator, sources: l
                                delegates=delegates)
     row.load_ms = (time.perf_counter() - t0) * 1e3
     card = _card(case.runner)
-    clips = load_clips(sources, card) if sources is not None and card is not None else None
+    clips = (load_clips(sources, card, hands_model=config.hands_model)
+             if sources is not None and card is not None else None)
     if sources is not None and card is None:
         raise UserError("--data needs the model card (input size and frames) of an edge-slr export")
     case.workload = build_workload(case.runner, card, config.signature, rng, clips)
