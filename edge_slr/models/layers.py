@@ -189,14 +189,12 @@ class SpatioTemporalConv(keras.layers.Layer):
         _, sh, sw = self.strides
         _, ph, pw = self.padding
         kernel = tf.cast(self.kernel, window.dtype)
-        h, w, c = window.shape[1], window.shape[2], window.shape[3]
+        c = window.shape[3]
         if kt == 1:
             y = self._conv2d(window, kernel[0], (sh, sw), (ph, pw))
-        elif kh == kw == 1 and sh == sw == 1 and ph == pw == 0:
-            seq = tf.reshape(window, (1, kt, h * w, c))
-            y = tf.nn.conv2d(seq, tf.reshape(kernel, (kt, 1, c, self.filters)), strides=1, padding="VALID")
-            y = tf.reshape(y, (1, h, w, self.filters))
         else:
+            # Taps on the channel axis, one Conv2D: for a temporal-only kernel a 1x1 conv, i.e. one GEMM,
+            # which XNNPACK runs faster at batch 1 than a (kt, 1) conv over a (1, kt, H*W, C) layout.
             stacked = tf.concat([window[i:i + 1] for i in range(kt)], axis=-1)  # (1, H, W, kt*C), tap-major
             kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
             y = self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
