@@ -147,9 +147,12 @@ class SpatioTemporalConv(keras.layers.Layer):
     def _call_5d(self, x):
         _, ph, pw = self.padding
         left, right = self.time_pads()
-        x = pad_time(x, left, 0)
-        if right or ph or pw:
-            x = tf.pad(x, [[0, 0], [0, right], [ph, ph], [pw, pw], [0, 0]])
+        if left < 0:  # causal with stride > kernel: drop leading frames
+            x, left = x[:, -left:], 0
+        # One PAD for all axes: two PADs in a row before CONV_3D come out wrong in graph mode (Grappler's
+        # pad folding kept only the second one: 15 instead of 16 frames out of a 3x1x1 conv).
+        if left or right or ph or pw:
+            x = tf.pad(x, [[0, 0], [left, right], [ph, ph], [pw, pw], [0, 0]])
         return tf.nn.conv3d(x, tf.cast(self.kernel, x.dtype), strides=(1, *self.strides, 1), padding="VALID")
 
     def _call_4d(self, x):
