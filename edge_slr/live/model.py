@@ -20,7 +20,7 @@ from edge_slr.errors import UserError
 from edge_slr.runtime.delegates import load_external_delegate
 from edge_slr.runtime.model_card import BACKGROUND_LABELS, ModelCard, read_model_card
 from edge_slr.runtime.runner import TFLiteRunner
-from edge_slr.runtime.streaming import FrameStream
+from edge_slr.runtime.streaming import open_frame_stream
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class LiveModel:
         if span <= 0:
             raise UserError(f"clip seconds must be positive, got {span:g}")
         self.timing = Timing(self.card.frames, span)
-        self.stream = FrameStream(self.runner, self.card.frames) if self.card.streaming else None
+        self.stream = open_frame_stream(self.runner, self.card) if self.card.streaming else None
 
     def _check_card(self) -> None:
         card = self.card
