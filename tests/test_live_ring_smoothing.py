@@ -91,12 +91,12 @@ def test_ring_blocking_push_waits_for_the_reader_and_honours_stop():
     ring.latest(4)  # the reader takes frames 0..3
     writer.join(timeout=2)
     assert result == [4] and ring.overwritten == 0
-    for i in (5, 6, 7):  # evict the frames already read: no wait
+    for i in (5, 6):  # evict frames 1 and 2, read and older than the read point: no wait
         ring.push(_frame(i), i, i, block=True)
-    writer = threading.Thread(target=lambda: result.append(ring.push(_frame(8), 8, 8, block=True, stop=stop)))
+    writer = threading.Thread(target=lambda: result.append(ring.push(_frame(7), 7, 7, block=True, stop=stop)))
     writer.start()
     writer.join(timeout=0.3)
-    assert writer.is_alive(), "frame 4 was never read"
+    assert writer.is_alive(), "frame 3 is the read point, where the next window starts from"
 
     stop.set()
     writer.join(timeout=2)
@@ -161,7 +161,7 @@ def test_ring_blocking_push_keeps_the_reserve_before_the_read_point():
     ring = FrameRing(6, (4, 4, 3), reserve=2)
     for i in range(6):
         ring.push(_frame(i), i, i, block=True)
-    ring.at_time(3.0)  # read up to frame 3: frames 1, 2 (reserve) and 4, 5 (unread) must stay
+    ring.at_time(3.0)  # read up to frame 3: frames 1, 2 (reserve), 3 and 4, 5 (unread) must stay
     ring.push(_frame(6), 6, 6, block=True)  # evicts frame 0: allowed
     stop = threading.Event()
     writer = threading.Thread(target=lambda: ring.push(_frame(7), 7, 7, block=True, stop=stop))

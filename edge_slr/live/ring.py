@@ -55,12 +55,13 @@ class FrameRing:
              block: bool = False, stop: threading.Event | None = None) -> int:
         """Copy one preprocessed frame into the next slot; return its sequence number (-1: stopped).
 
-        ``block=True`` (offline every-frame analysis only) waits while the slot holds a frame not yet read or
-        one of the ``reserve`` frames before the newest read one, so nothing is overwritten before every window
-        reaching it was taken; live capture never blocks.
+        ``block=True`` (offline every-frame analysis only) waits while the slot holds a frame not yet read, the
+        newest read one, or one of the ``reserve`` frames before it, so nothing is overwritten before every
+        window reaching it was taken; live capture never blocks.
         """
         with self._cond:
-            while block and self._count - self.capacity > self._read_upto - self.reserve and not self._closed:
+            evicts = self._count - self.capacity  # seq of the frame this push overwrites (< 0: none)
+            while block and evicts >= 0 and evicts >= self._read_upto - self.reserve and not self._closed:
                 if stop is not None and stop.is_set():
                     return -1
                 self._cond.wait(timeout=0.1)
