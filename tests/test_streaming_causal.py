@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_export import FORBIDDEN_OPS
+from test_models import randomize_batchnorm
 
 from edge_slr.export.exporter import ExportConfig, export
 from edge_slr.models import get_model_info
@@ -14,8 +16,6 @@ from edge_slr.runtime.streaming import PhaseStream, open_frame_stream
 from edge_slr.runtime.tflite_file import load_model
 from edge_slr.train.init_run import init_run
 from edge_slr.train.run_folder import BEST_MODEL
-from tests.test_export import FORBIDDEN_OPS
-from tests.test_models import randomize_batchnorm
 
 FRAMES, SIZE = 8, 32
 
