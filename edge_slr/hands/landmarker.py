@@ -9,13 +9,9 @@ and ``import mediapipe`` pulls in TensorFlow whenever it is installed (only for 
 from __future__ import annotations
 
 import os
-import re
 import sys
-import tempfile
 import threading
 import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,14 +20,9 @@ import cv2
 import numpy as np
 
 from edge_slr.hands.bundle import verify_hands_model
+from edge_slr.utils.native_stderr import quietly
 
 T = TypeVar("T")
-# LiteRT/MediaPipe start-up and shut-down lines written by C++ straight to file descriptor 2.
-_NOISE = re.compile(
-    r"^INFO: |Created TensorFlow Lite XNNPACK delegate|environment\.cc|accelerator_registry|cpu_registry|"
-    r"compiled_model\.cc|Logging before InitGoogle|All log messages before absl::InitializeLog|"
-    r"inference_feedback_manager|landmark_projection_calculator|gl_context|inference_runner_litert"
-)
 _OPTIONAL_DEPS = "mediapipe.tasks.python.core.optional_dependencies"
 # Frames with a shorter side are padded (edge pixels repeated) to this before detection. MediaPipe's palm
 # detector misses hands that fill a small image: on 409 asl_digits photos (100x100) it found a hand in 86%
@@ -80,30 +71,6 @@ def _import_mediapipe() -> tuple[Any, Any, Any, Any]:
     return mp, base_options, hand_landmarker, vision_task_running_mode
 
 
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Drop LiteRT's C++ start-up chatter (fd 2) while MediaPipe creates or closes a graph; keep other lines."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if line.strip() and not _NOISE.search(line)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr)
-
-
-def _quietly(fn: Callable[[], T]) -> T:
-    with _quiet_stderr():
-        return fn()
-
-
 class HandDetector:
     """MediaPipe Tasks HandLandmarker in VIDEO running mode (or IMAGE mode with ``still=True``).
 
@@ -133,7 +100,7 @@ class HandDetector:
             min_hand_presence_confidence=min_confidence,
             min_tracking_confidence=min_confidence,
         )
-        self._landmarker = _quietly(lambda: hand_landmarker.HandLandmarker.create_from_options(options))
+        self._landmarker = quietly(lambda: hand_landmarker.HandLandmarker.create_from_options(options))
         self.still = still
         self.max_hands = max_hands
         self.min_side = min_side
@@ -170,7 +137,7 @@ class HandDetector:
             call = lambda: self._landmarker.detect_for_video(image, ts)  # noqa: E731
         if self._first:  # the first run prints one more line of logging set-up
             self._first = False
-            result = _quietly(call)
+            result = quietly(call)
         else:
             result = call()
         ph, pw = rgb.shape[:2]
@@ -187,7 +154,7 @@ class HandDetector:
         """Release the MediaPipe graph; safe to call twice."""
         if not self._closed:
             self._closed = True
-            _quietly(self._landmarker.close)
+            quietly(self._landmarker.close)
 
     def __enter__(self) -> HandDetector:
         return self

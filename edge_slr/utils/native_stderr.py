@@ -22,12 +22,12 @@ NOISE = re.compile(
     r"compiled_model\.cc|Logging before InitGoogle|All log messages before absl::InitializeLog|"
     r"inference_feedback_manager|landmark_projection_calculator|gl_context|inference_runner_litert"
 )
-_LOCK = threading.Lock()  # fd 2 is process-wide: one redirection at a time
+_LOCK = threading.RLock()  # fd 2 is process-wide: one redirection at a time
 
 
 @contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Drop known C++ start-up lines written to fd 2 inside the block; keep (re-print) everything else."""
+def quiet_native_stderr(noise: re.Pattern[str] = NOISE) -> Iterator[None]:
+    """Drop the lines matching ``noise`` written to fd 2 inside the block; keep (re-print) everything else."""
     with _LOCK:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -40,12 +40,12 @@ def quiet_native_stderr() -> Iterator[None]:
                 os.close(saved)
                 captured.seek(0)
                 kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                        if line.strip() and not NOISE.search(line)]
+                        if line.strip() and not noise.search(line)]
                 if kept:
                     print("\n".join(kept), file=sys.stderr)
 
 
-def quietly(fn: Callable[[], T]) -> T:
+def quietly(fn: Callable[[], T], noise: re.Pattern[str] = NOISE) -> T:
     """``fn()`` with :func:`quiet_native_stderr` around it."""
-    with quiet_native_stderr():
+    with quiet_native_stderr(noise):
         return fn()

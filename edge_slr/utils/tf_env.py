@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-import tempfile
 from types import ModuleType
+
+from edge_slr.utils.native_stderr import quiet_native_stderr
 
 _NOISE = re.compile(
     r"All log messages before absl::InitializeLog|cudart_stub|cuda_platform|cuInit|cpu_feature_guard|"
@@ -31,23 +31,11 @@ def import_tf() -> tuple[ModuleType, ModuleType]:
         return _cache
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-            import tf_keras
+    with quiet_native_stderr(_NOISE):
+        import tensorflow as tf
+        import tf_keras
 
-            tf.get_logger().setLevel("ERROR")
-            tf.config.list_physical_devices("GPU")  # probes CUDA now, while its chatter is captured
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            kept = [line for line in captured.read().decode(errors="replace").splitlines()
-                    if line.strip() and not _NOISE.search(line)]
-            if kept:
-                print("\n".join(kept), file=sys.stderr)
+        tf.get_logger().setLevel("ERROR")
+        tf.config.list_physical_devices("GPU")  # probes CUDA now, while its chatter is captured
     _cache = (tf, tf_keras)
     return _cache
