@@ -230,12 +230,7 @@ def extract_subgraph(data: bytes, subgraph_index: int, source: str = "<bytes>") 
     (control flow), because their subgraph references would break.
     """
     model = _unpack(data, source)
-    subgraphs = model.subgraphs or []
-    if not 0 <= subgraph_index < len(subgraphs):
-        raise UserError(f"{source} has {len(subgraphs)} subgraph(s); index {subgraph_index} does not exist")
-    if _calls_subgraphs(model):
-        raise UserError(f"{source} has control-flow ops that call subgraphs; cannot cut out one subgraph")
-    model.subgraphs = [subgraphs[subgraph_index]]
+    model.subgraphs = [_cuttable_subgraph(model, subgraph_index, source, "cut out one subgraph")]
     kept = [sd for sd in model.signatureDefs or [] if sd.subgraphIndex == subgraph_index]
     for sd in kept:
         sd.subgraphIndex = 0
@@ -252,12 +247,7 @@ def isolated_ops(data: bytes, subgraph_index: int = 0, source: str = "<bytes>") 
     where the installed runtime has no op profiler. The model is unpacked once for all ops.
     """
     model = _unpack(data, source)
-    subgraphs = model.subgraphs or []
-    if not 0 <= subgraph_index < len(subgraphs):
-        raise UserError(f"{source} has {len(subgraphs)} subgraph(s); index {subgraph_index} does not exist")
-    if _calls_subgraphs(model):
-        raise UserError(f"{source} has control-flow ops that call subgraphs; cannot isolate its ops")
-    sg = subgraphs[subgraph_index]
+    sg = _cuttable_subgraph(model, subgraph_index, source, "isolate its ops")
     tensors, buffers = sg.tensors or [], model.buffers or []
     metadata_buffers = {m.buffer for m in model.metadata or []}
     for index, op in enumerate(sg.operators or []):
@@ -278,6 +268,16 @@ def isolated_ops(data: bytes, subgraph_index: int = 0, source: str = "<bytes>") 
 
 # ----------------------------------------------------------------------------------------------
 # Internals
+
+
+def _cuttable_subgraph(model: Any, index: int, source: str, purpose: str) -> Any:
+    """Subgraph ``index`` of an unpacked model, refused (one line) when it does not exist or ops call subgraphs."""
+    subgraphs = model.subgraphs or []
+    if not 0 <= index < len(subgraphs):
+        raise UserError(f"{source} has {len(subgraphs)} subgraph(s); index {index} does not exist")
+    if _calls_subgraphs(model):
+        raise UserError(f"{source} has control-flow ops that call subgraphs; cannot {purpose}")
+    return subgraphs[index]
 
 
 def _check_identifier(data: bytes, source: str) -> None:
