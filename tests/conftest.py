@@ -33,3 +33,18 @@ def tiny_dataset(tmp_path_factory) -> Path:
                                  seed=3))
     prepare(PrepareConfig(src=root / "synth", out=root / "prepared", size=96, store_frames=16, progress=False))
     return root / "prepared"
+
+
+@pytest.fixture()
+def no_thread_leaks():
+    """Fail a test that leaves a thread running: every thread needs an owner that joins it."""
+    import threading
+    import time
+
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
+    while (extra := [t for t in threading.enumerate() if t not in before and t.is_alive()]) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not extra, f"threads outlived the test: {[t.name for t in extra]}"

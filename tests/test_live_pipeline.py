@@ -19,6 +19,8 @@ from edge_slr.live.commands import demo_model_path
 from edge_slr.live.pipeline import LiveConfig, LivePipeline
 from edge_slr.live.sources import SYNTH_TRAINING_SIGNERS, CaptureSource, SourceLost, open_source
 
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
+
 STREAM = SynthConfig(classes=10, signers=SYNTH_TRAINING_SIGNERS, seed=7, stream=True, signs=4, width=112, height=112)
 
 

@@ -12,6 +12,8 @@ from edge_slr.errors import UserError
 from edge_slr.live.ring import FrameRing
 from edge_slr.live.smoothing import EventSmoother, SmoothingConfig, softmax
 
+pytestmark = pytest.mark.usefixtures("no_thread_leaks")
+
 
 def _frame(value: int) -> np.ndarray:
     return np.full((4, 4, 3), value % 256, np.uint8)
