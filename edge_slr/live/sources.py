@@ -299,7 +299,6 @@ class SynthSource(FrameSource):
 
         self.name = f"synth stream (seed {config.seed}, {config.signs} signs)"
         self._plan = plan_stream(config)
-        self._config = config
         self._next = 0
         super().__init__(config.fps, **kwargs)
 
@@ -341,18 +340,17 @@ def parse_synth_spec(spec: str):
 
 
 def open_source(spec: str, *, realtime: bool = True, every_frame: bool = False, fps: float | None = None,
-                synth_config=None, opener: Callable[[], cv2.VideoCapture] | None = None,
+                opener: Callable[[], cv2.VideoCapture] | None = None,
                 retries: int = 5, retry_delay: float = 0.1) -> FrameSource:
     """Open ``spec``: a webcam index (``0``), a video file, an RTSP/HTTP URL, a folder of images, or ``synth``.
 
     ``fps`` sets the pace of an image folder (default 25) and overrides what a file reports.
-    ``synth_config`` (a ``SynthConfig``) replaces the stream that ``synth[:SEED[:SIGNS]]`` describes.
     ``opener`` replaces ``cv2.VideoCapture(target)`` for captures (the tests reopen a real capture this way).
     """
     quiet_ffmpeg()
     common = dict(realtime=realtime, every_frame=every_frame, retries=retries, retry_delay=retry_delay)
     if spec == "synth" or spec.startswith("synth:"):
-        return SynthSource(synth_config or parse_synth_spec(spec), **common)
+        return SynthSource(parse_synth_spec(spec), **common)
     if spec.isdigit():
         index = int(spec)
         return CaptureSource(index, f"camera {index}", live=True,
