@@ -173,3 +173,12 @@ def test_ring_blocking_push_keeps_the_reserve_before_the_read_point():
     stop.set()
     writer.join(timeout=2)
     assert ring.sample(3.0, 4, upto=4).seqs.tolist() == [1, 2, 3, 4]
+
+
+def test_best_sign_leaves_out_the_background_label():
+    smoother = EventSmoother(LABELS, SmoothingConfig(), background="no_sign")
+    assert smoother.best_sign() is None
+    smoother.update(np.array([0.05, 0.15, 0.1, 0.7]), 0.0)
+    assert smoother.top(1)[0][0] == "no_sign"
+    label, p = smoother.best_sign()
+    assert label == "b" and p == pytest.approx(0.15)

@@ -63,7 +63,9 @@ class SynthConfig:
     stream: bool = False
     signs: int = 6  # signs in a stream
     rest_seconds: tuple[float, float] = (1.0, 2.0)  # rest between signs in a stream
-    background: bool = False  # add a BACKGROUND_LABEL class: rest and partial-sign windows (live no-sign)
+    # add a BACKGROUND_LABEL class (rest and partial-sign windows: the live no-sign state), and cut half of the
+    # sign clips as a live window sees them (the sign at any offset, neighbours at the edges)
+    background: bool = False
     overwrite: bool = False
 
     def __post_init__(self) -> None:
@@ -270,6 +272,46 @@ def _background_tracks(config: SynthConfig, rng: np.random.Generator, style: Sty
     return rest_period(0, total, config.fps, style)
 
 
+STREAM_WINDOW_SHARE = 0.5  # with ``background`` (a live dataset), this share of sign clips are stream windows
+MIN_TARGET = 0.9  # a stream-window sign clip shows at least this share of its sign ...
+MAX_NEIGHBOUR = 0.3  # ... and at most this share of a neighbouring sign
+
+
+def _stream_window_tracks(config: SynthConfig, rng: np.random.Generator, style: Style, total: int,
+                          class_index: int) -> tuple[HandTrack, HandTrack, int, int]:
+    """A sign clip cut from a stream the way a live window sees it: the sign anywhere in the window.
+
+    Isolated clips hold their sign centred between short rests; the live window slides over a stream and holds
+    the sign at any offset, sometimes clipped at one end, with rest and the edge of a neighbouring sign around
+    it. Trained only on centred clips, the demo model confused signs at offsets it never saw. The clip is cut
+    from a short stream (neighbour, rest, the sign, rest, neighbour; stream-like rest lengths) where the sign
+    has at least :data:`MIN_TARGET` of its frames inside the window and a neighbour at most
+    :data:`MAX_NEIGHBOUR`. Returns the tracks and the first and last frame of the sign within the window.
+    """
+    rest_lo, rest_hi = (round(x * config.fps) for x in config.rest_seconds)
+    others = [k for k in range(config.classes) if k != class_index] or [class_index]
+    parts, spans, frame = [], [], 0
+    for k in (int(rng.choice(others)), class_index, int(rng.choice(others))):
+        count = int(rng.integers(rest_lo, rest_hi + 1))
+        parts.append(rest_period(frame, count, config.fps, style))
+        frame += count
+        # as in a stream, the sign's length does not depend on the window's
+        stream_total = int(rng.integers(config.frame_range[0], config.frame_range[1] + 1))
+        approach, core, retract = _sign_segments(rng, round(stream_total * rng.uniform(0.6, 0.8)))
+        parts.append(perform(SIGNS[k], frame, approach, core, retract, config.fps, style))
+        spans.append((frame, frame + approach + core + retract))
+        frame = spans[-1][1]
+    parts.append(rest_period(frame, total, config.fps, style))
+    dominant, other = (HandTrack.concat([p[h] for p in parts]) for h in (0, 1))
+    (a, b), neighbours = spans[1], (spans[0], spans[2])
+    covered = [max(0, min(b, start + total) - max(a, start)) / (b - a) for start in range(len(dominant) - total + 1)]
+    starts = [start for start, share in enumerate(covered) if share >= MIN_TARGET and all(
+        max(0, min(nb, start + total) - max(na, start)) / (nb - na) <= MAX_NEIGHBOUR for na, nb in neighbours)]
+    start = int(rng.choice(starts)) if starts else max(0, (a + b - total) // 2)
+    return (dominant[start:start + total], other[start:start + total],
+            max(a, start) - start, min(b, start + total) - 1 - start)
+
+
 def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: int = 0) -> SynthClip:
     """Render one dataset clip in memory: exactly what ``generate_dataset`` writes for this (class, signer, clip).
 
@@ -289,6 +331,10 @@ def render_clip(config: SynthConfig, class_index: int, signer: int = 0, clip: in
         dominant, other = _background_tracks(config, rng, style, total)
         frames, hands = zip(*_frames(scene, dominant, other), strict=True)
         return SynthClip(np.stack(frames), BACKGROUND_LABEL, f"s{signer}", 0, -1, np.stack(hands))
+    if config.background and rng.random() < STREAM_WINDOW_SHARE:  # a live model also sees signs at any offset
+        dominant, other, first, last = _stream_window_tracks(config, rng, style, total, class_index)
+        frames, hands = zip(*_frames(scene, dominant, other), strict=True)
+        return SynthClip(np.stack(frames), names[class_index], f"s{signer}", first, last, np.stack(hands))
     rest_in, rest_out = (max(1, round(total * rng.uniform(0.1, 0.2))) for _ in range(2))
     approach, core, retract = _sign_segments(rng, total - rest_in - rest_out)
     rest_a = rest_period(0, rest_in, config.fps, style)

@@ -76,6 +76,8 @@ class View:
     hands: tuple[Hand, ...]
     crop: tuple[float, float, float] | None  # x, y, side of the model's crop in frame pixels
     top3: tuple[tuple[str, float], ...]
+    best_sign: tuple[str, float] | None  # the most probable sign (never the no-sign label): the confidence bar
+    on_threshold: float  # where the bar fires an event
     active: str | None
     last_event: SignEvent | None
     gated: bool
@@ -321,7 +323,8 @@ class LivePipeline:
         now = time.monotonic()
         with self._lock:
             self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
-            self._view = View(rgb, index, t_media, hands, crop, self.smoother.top(), self.smoother.active_label,
+            self._view = View(rgb, index, t_media, hands, crop, self.smoother.top(), self.smoother.best_sign(),
+                              self.smoother.config.on_threshold, self.smoother.active_label,
                               self._last_event, self._gated, float(len(self._fps_times)), self._latency * 1e3)
 
     # -- results --------------------------------------------------------------------------------

@@ -49,12 +49,17 @@ def annotate(view: View) -> np.ndarray:
     panel = frame.copy()
     cv2.rectangle(panel, (0, 0), (w, 92), _DARK, -1)
     frame[:] = cv2.addWeighted(panel, 0.65, frame, 0.35, 0)
-    label, conf = (view.top3[0] if view.top3 else ("...", 0.0))
     headline = view.active or ("(paused: no hands)" if view.gated else "(no sign)")
     cv2.putText(frame, headline, (10, 32), _FONT, 0.9, _WHITE, 2, cv2.LINE_AA)
-    bar_w = int((w - 20) * min(1.0, conf))
+    # The bar is the best sign's probability (not the no-sign label's) with a tick where an event fires.
+    sign, conf = view.best_sign or ("", 0.0)
+    span = w - 20
     cv2.rectangle(frame, (10, 42), (w - 10, 54), _GREY, 1)
-    cv2.rectangle(frame, (10, 42), (10 + bar_w, 54), _GREEN if view.active else _YELLOW, -1)
+    cv2.rectangle(frame, (10, 42), (10 + int(span * min(1.0, conf)), 54), _GREEN if view.active else _YELLOW, -1)
+    tick = 10 + int(span * view.on_threshold)
+    cv2.line(frame, (tick, 38), (tick, 58), _WHITE, 1)
+    if sign and not view.active:
+        cv2.putText(frame, sign, (14, 52), _FONT, 0.35, _DARK, 1, cv2.LINE_AA)
     top3 = "   ".join(f"{name} {p:.2f}" for name, p in view.top3)
     cv2.putText(frame, top3, (10, 74), _FONT, 0.45, _WHITE, 1, cv2.LINE_AA)
     stats = f"{view.fps:.0f} fps  {view.latency_ms:.0f} ms  frame {view.index}"

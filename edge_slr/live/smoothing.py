@@ -100,6 +100,13 @@ class EventSmoother:
         order = np.argsort(-self.probs)[:k]
         return tuple((self.labels[i], float(self.probs[i])) for i in order)
 
+    def best_sign(self) -> tuple[str, float] | None:
+        """The most probable sign of the smoothed distribution, leaving out the background label."""
+        if self.probs is None:
+            return None
+        best = int(np.argmax(np.where(self._sign_mask, self.probs, -1.0)))
+        return self.labels[best], float(self.probs[best])
+
     def update(self, probs: np.ndarray, t: float) -> SignEvent | None:
         """Add the prediction for the window ending at stream time ``t``; return an event when a sign fires."""
         cfg = self.config
