@@ -97,6 +97,20 @@ def test_clips_start_and_end_at_rest(class_index):
     assert moving > 2 * still
 
 
+def test_live_datasets_also_cut_sign_clips_as_stream_windows():
+    config = SynthConfig(classes=4, background=True)
+    clips = [render_clip(config, c % 4, signer=1, clip=c) for c in range(16)]
+    height = clips[0].frames.shape[1]
+    raised = [(c.hands[:, :, 1] < REST_LINE * height).any(axis=1) for c in clips]
+    # a stream window may begin or end inside a sign, or hold the edge of a neighbouring one
+    assert any(r[0] or r[-1] for r in raised), "some clips are cut from a stream"
+    assert any(c.sign_start >= 1 and not (r[:c.sign_start].any() or r[c.sign_end + 1:].any())
+               for c, r in zip(clips, raised, strict=True)), "others are isolated clips"
+    for clip, r in zip(clips, raised, strict=True):
+        assert 0 <= clip.sign_start < clip.sign_end < len(clip.frames)
+        assert r[clip.sign_start:clip.sign_end + 1].mean() > 0.5, "the labelled sign fills its span"
+
+
 def test_background_class_is_rest_or_a_partial_sign():
     config = SynthConfig(classes=3, background=True)
     assert label_names(config)[-1] == BACKGROUND_LABEL and len(label_names(config)) == 4
