@@ -26,7 +26,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -238,6 +238,34 @@ def label_names(config: SynthConfig) -> list[str]:
 
 
 MAX_PARTIAL = 0.4  # a no-sign clip shows at most this share of any sign's frames
+STREAM_WINDOW_SHARE = 0.5  # with ``background`` (a live dataset), this share of sign clips are stream windows
+MIN_TARGET = 0.9  # a stream-window sign clip shows at least this share of its sign ...
+MAX_NEIGHBOUR = 0.3  # ... and at most this share of a neighbouring sign
+
+
+def _short_stream(config: SynthConfig, rng: np.random.Generator, style: Style, signs: Sequence[int],
+                  sign_frames: Callable[[], int], tail: int) -> tuple[HandTrack, HandTrack, list[tuple[int, int]]]:
+    """Rest, sign, rest, sign, ..., rest (``tail`` frames) with stream-like rest lengths; returns the hand tracks
+    and each sign's frame span ``[first, end)``."""
+    rest_lo, rest_hi = (round(x * config.fps) for x in config.rest_seconds)
+    parts, spans, frame = [], [], 0
+    for k in signs:
+        count = int(rng.integers(rest_lo, rest_hi + 1))
+        parts.append(rest_period(frame, count, config.fps, style))
+        frame += count
+        approach, core, retract = _sign_segments(rng, sign_frames())
+        parts.append(perform(SIGNS[int(k)], frame, approach, core, retract, config.fps, style))
+        spans.append((frame, frame + approach + core + retract))
+        frame = spans[-1][1]
+    parts.append(rest_period(frame, tail, config.fps, style))
+    dominant, other = (HandTrack.concat([p[h] for p in parts]) for h in (0, 1))
+    return dominant, other, spans
+
+
+def _inside(span: tuple[int, int], start: int, length: int) -> float:
+    """Share of the span's frames that lie in the window ``[start, start + length)``."""
+    a, b = span
+    return max(0, min(b, start + length) - max(a, start)) / (b - a)
 
 
 def _background_tracks(config: SynthConfig, rng: np.random.Generator, style: Style, total: int
@@ -246,35 +274,19 @@ def _background_tracks(config: SynthConfig, rng: np.random.Generator, style: Sty
 
     A live window slides over a stream, so between two signs it holds the end of one, rest and the start of
     the next; none of that may fire an event. Three quarters of these clips are such windows, cut at random
-    from a short stream (rest, sign, rest, sign, rest; stream-like rest lengths) where no sign has more than
-    :data:`MAX_PARTIAL` of its frames inside the window: the partial-window negatives of streaming detection,
-    which teach the model to wait until a sign is mostly visible. The rest are the signer at rest.
+    from a short stream (rest, sign, rest, sign, rest) where no sign has more than :data:`MAX_PARTIAL` of its
+    frames inside the window: the partial-window negatives of streaming detection, which teach the model to
+    wait until a sign is mostly visible. The rest are the signer at rest.
     """
     if rng.random() < 0.25:
         return rest_period(0, total, config.fps, style)
-    rest_lo, rest_hi = (round(x * config.fps) for x in config.rest_seconds)
-    parts, spans, frame = [], [], 0
-    for k in rng.choice(config.classes, size=2):
-        count = int(rng.integers(rest_lo, rest_hi + 1))
-        parts.append(rest_period(frame, count, config.fps, style))
-        frame += count
-        approach, core, retract = _sign_segments(rng, round(total * rng.uniform(0.6, 0.8)))
-        parts.append(perform(SIGNS[int(k)], frame, approach, core, retract, config.fps, style))
-        spans.append((frame, frame + approach + core + retract))
-        frame = spans[-1][1]
-    parts.append(rest_period(frame, total, config.fps, style))
-    dominant, other = (HandTrack.concat([p[h] for p in parts]) for h in (0, 1))
+    dominant, other, spans = _short_stream(config, rng, style, rng.choice(config.classes, size=2),
+                                           lambda: round(total * rng.uniform(0.6, 0.8)), total)
     for _ in range(100):
         start = int(rng.integers(0, len(dominant) - total + 1))
-        covered = [max(0, min(b, start + total) - max(a, start)) / (b - a) for a, b in spans]
-        if max(covered) <= MAX_PARTIAL:
+        if max(_inside(span, start, total) for span in spans) <= MAX_PARTIAL:
             return dominant[start:start + total], other[start:start + total]
     return rest_period(0, total, config.fps, style)
-
-
-STREAM_WINDOW_SHARE = 0.5  # with ``background`` (a live dataset), this share of sign clips are stream windows
-MIN_TARGET = 0.9  # a stream-window sign clip shows at least this share of its sign ...
-MAX_NEIGHBOUR = 0.3  # ... and at most this share of a neighbouring sign
 
 
 def _stream_window_tracks(config: SynthConfig, rng: np.random.Generator, style: Style, total: int,
@@ -284,29 +296,19 @@ def _stream_window_tracks(config: SynthConfig, rng: np.random.Generator, style: 
     Isolated clips hold their sign centred between short rests; the live window slides over a stream and holds
     the sign at any offset, sometimes clipped at one end, with rest and the edge of a neighbouring sign around
     it. Trained only on centred clips, the demo model confused signs at offsets it never saw. The clip is cut
-    from a short stream (neighbour, rest, the sign, rest, neighbour; stream-like rest lengths) where the sign
-    has at least :data:`MIN_TARGET` of its frames inside the window and a neighbour at most
-    :data:`MAX_NEIGHBOUR`. Returns the tracks and the first and last frame of the sign within the window.
+    from a short stream (neighbour, the sign, neighbour; as in a stream, a sign's length does not depend on the
+    window's) where the sign has at least :data:`MIN_TARGET` of its frames inside the window and a neighbour at
+    most :data:`MAX_NEIGHBOUR`. Returns the tracks and the first and last frame of the sign within the window.
     """
-    rest_lo, rest_hi = (round(x * config.fps) for x in config.rest_seconds)
     others = [k for k in range(config.classes) if k != class_index] or [class_index]
-    parts, spans, frame = [], [], 0
-    for k in (int(rng.choice(others)), class_index, int(rng.choice(others))):
-        count = int(rng.integers(rest_lo, rest_hi + 1))
-        parts.append(rest_period(frame, count, config.fps, style))
-        frame += count
-        # as in a stream, the sign's length does not depend on the window's
-        stream_total = int(rng.integers(config.frame_range[0], config.frame_range[1] + 1))
-        approach, core, retract = _sign_segments(rng, round(stream_total * rng.uniform(0.6, 0.8)))
-        parts.append(perform(SIGNS[k], frame, approach, core, retract, config.fps, style))
-        spans.append((frame, frame + approach + core + retract))
-        frame = spans[-1][1]
-    parts.append(rest_period(frame, total, config.fps, style))
-    dominant, other = (HandTrack.concat([p[h] for p in parts]) for h in (0, 1))
-    (a, b), neighbours = spans[1], (spans[0], spans[2])
-    covered = [max(0, min(b, start + total) - max(a, start)) / (b - a) for start in range(len(dominant) - total + 1)]
-    starts = [start for start, share in enumerate(covered) if share >= MIN_TARGET and all(
-        max(0, min(nb, start + total) - max(na, start)) / (nb - na) <= MAX_NEIGHBOUR for na, nb in neighbours)]
+    lo, hi = config.frame_range
+    dominant, other, spans = _short_stream(
+        config, rng, style, (int(rng.choice(others)), class_index, int(rng.choice(others))),
+        lambda: round(int(rng.integers(lo, hi + 1)) * rng.uniform(0.6, 0.8)), total)
+    target, neighbours = spans[1], (spans[0], spans[2])
+    starts = [start for start in range(len(dominant) - total + 1) if _inside(target, start, total) >= MIN_TARGET
+              and all(_inside(span, start, total) <= MAX_NEIGHBOUR for span in neighbours)]
+    a, b = target
     start = int(rng.choice(starts)) if starts else max(0, (a + b - total) // 2)
     return (dominant[start:start + total], other[start:start + total],
             max(a, start) - start, min(b, start + total) - 1 - start)
