@@ -298,6 +298,25 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stride", type=_positive_int, default=2, help="frames between full-clip inferences (default: 2)")
 
 
+def _add_record(p: argparse.ArgumentParser) -> None:
+    p.add_argument("out", help="dataset folder: OUT/<sign>/<signer>_<n>.mp4 plus OUT/manifest.csv (appended to, "
+                               "never overwritten, so several signers can record into one folder)")
+    p.add_argument("--signs", required=True, help="signs to record, comma-separated, e.g. hello,thanks,yes")
+    p.add_argument("--clips", type=_positive_int, required=True, help="repetitions of each sign")
+    p.add_argument("--signer", required=True,
+                   help="who signs (letters, digits, '.', '-', '_'): goes into the file names and the manifest, "
+                        "so prepare can split by signer")
+    p.add_argument("--source", default="0",
+                   help="webcam index, video file, RTSP/HTTP URL, image folder, or synth[:SEED[:SIGNS]] (default: 0)")
+    p.add_argument("--seconds", type=_positive_float, default=2.0, help="length of each clip (default: 2.0)")
+    p.add_argument("--countdown", type=float, default=3.0,
+                   help="seconds of countdown before each clip, 0 for none (default: 3.0)")
+    p.add_argument("--every-frame", action="store_true",
+                   help="files and synth: read every frame as fast as it decodes instead of in real time")
+    p.add_argument("--headless", action="store_true",
+                   help="no window even when a display exists: prompts and countdown as lines on stderr")
+
+
 COMMANDS: dict[str, Command] = {
     "demo": Command("live recognition on a generated stream with the built-in model: no webcam, dataset or network",
                     _add_demo, "edge_slr.live.commands:demo_cmd"),
@@ -320,6 +339,8 @@ COMMANDS: dict[str, Command] = {
                      "edge_slr.train.commands:train_cmd"),
     "evaluate": Command("top-1/top-5, per-class accuracy and confusion matrix of a .keras or .tflite model",
                         _add_evaluate, "edge_slr.train.evaluate:evaluate_cmd"),
+    "record": Command("record your own sign clips from a webcam into class folders plus manifest.csv (for prepare)",
+                      _add_record, "edge_slr.record.commands:record_cmd"),
 }
 
 

@@ -74,22 +74,23 @@ def annotate(view: View) -> np.ndarray:
 class Window:
     """The OpenCV window; ``show`` returns False when the user pressed ``q`` or Esc or closed it."""
 
-    def __init__(self) -> None:
-        cv2.namedWindow(WINDOW, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar over the video
+    def __init__(self, title: str = WINDOW) -> None:
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL | cv2.WINDOW_GUI_NORMAL)  # no Qt toolbar over the video
         self._shown = False
 
     def show(self, image: np.ndarray) -> bool:
-        cv2.imshow(WINDOW, image)
+        cv2.imshow(self.title, image)
         if not self._shown:
-            cv2.resizeWindow(WINDOW, image.shape[1], image.shape[0])
+            cv2.resizeWindow(self.title, image.shape[1], image.shape[0])
             self._shown = True
         key = cv2.waitKey(1) & 0xFF
         if key in (ord("q"), 27):
             return False
-        return cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) >= 1
+        return cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
 
     def close(self) -> None:
-        cv2.destroyWindow(WINDOW)
+        cv2.destroyWindow(self.title)
         cv2.waitKey(1)
 
 

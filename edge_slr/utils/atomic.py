@@ -20,6 +20,14 @@ os.umask(_UMASK)
 _FILE_MODE = 0o666 & ~_UMASK
 
 
+def temp_file(folder: Path, prefix: str, suffix: str) -> Path:
+    """A new empty file in ``folder`` with a unique name and the usual permissions (hidden if ``prefix`` is)."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
+    return Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only if the block succeeds.
@@ -29,12 +37,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str | None = None) -> Iter
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=target.suffix if suffix is None else suffix, dir=target.parent
-    )
-    os.close(fd)
-    os.chmod(tmp, _FILE_MODE)
-    tmp_path = Path(tmp)
+    tmp_path = temp_file(target.parent, f".{target.name}.", target.suffix if suffix is None else suffix)
     try:
         yield tmp_path
         os.replace(tmp_path, target)
