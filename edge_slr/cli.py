@@ -317,6 +317,23 @@ def _add_record(p: argparse.ArgumentParser) -> None:
                    help="no window even when a display exists: prompts and countdown as lines on stderr")
 
 
+def _add_import_weights(p: argparse.ArgumentParser) -> None:
+    p.add_argument("source", metavar="FILE.pth",
+                   help="torchvision video weights: a state_dict (the official .pth) or a checkpoint holding one")
+    p.add_argument("out", metavar="OUT.keras", help="the Keras model to write (start of `edge-slr train --init`)")
+    p.add_argument("--arch", required=True, choices=["r2plus1d_18", "r3d_18"],
+                   help="the torchvision architecture the file holds")
+    p.add_argument("--classes", type=_positive_int, default=None,
+                   help="classes of the new label set: another count than the file's (400 for Kinetics) gives a "
+                        "fresh head (default: the file's, head kept)")
+    p.add_argument("--frames", type=_positive_int, default=16,
+                   help="frames per clip the saved model is built for; the weights fit any (default: 16)")
+    p.add_argument("--size", type=_positive_int, default=112,
+                   help="frame size the saved model is built for; the weights fit any (default: 112)")
+    p.add_argument("--seed", type=int, default=0, help="seed of a fresh head's initialization (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT.keras if it exists")
+
+
 COMMANDS: dict[str, Command] = {
     "demo": Command("live recognition on a generated stream with the built-in model: no webcam, dataset or network",
                     _add_demo, "edge_slr.live.commands:demo_cmd"),
@@ -341,6 +358,9 @@ COMMANDS: dict[str, Command] = {
                         _add_evaluate, "edge_slr.train.evaluate:evaluate_cmd"),
     "record": Command("record your own sign clips from a webcam into class folders plus manifest.csv (for prepare)",
                       _add_record, "edge_slr.record.commands:record_cmd"),
+    "import-weights": Command("read torchvision video weights (e.g. Kinetics-400 r2plus1d_18 / r3d_18) into a .keras "
+                              "model to fine-tune from", _add_import_weights,
+                              "edge_slr.models.import_weights:import_weights_cmd"),
 }
 
 
