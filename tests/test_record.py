@@ -10,6 +10,7 @@ import csv
 import hashlib
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,19 +22,21 @@ import cv2
 import numpy as np
 import pytest
 from data_videos import write_frames_video
+from test_live_window import display  # noqa: F401  (the Xvfb fixture)
 
 from edge_slr.cli import main
 from edge_slr.errors import UserError
 from edge_slr.live.sources import CaptureSource
 from edge_slr.record.commands import RecordConfig, record
 from edge_slr.record.dataset import RecordFolder
-from edge_slr.record.prompters import LinePrompter
+from edge_slr.record.prompters import WINDOW_TITLE, LinePrompter
 from edge_slr.record.session import Status
 
 pytestmark = pytest.mark.usefixtures("no_thread_leaks")
 
 FPS = 20.0
 FRAMES = 160
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "record_window.png"
 
 
 def _indexed_frame(i: int) -> np.ndarray:
@@ -331,3 +334,64 @@ def test_record_runs_without_tensorflow(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "ds" / "a" / "me_1.mp4").is_file()
+
+
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xdotool")),
+                    reason="needs Xvfb and xdotool (.ci/run installs them)")
+def test_the_record_window_shows_prompt_countdown_and_rec_and_q_stops(display, tmp_path):  # noqa: F811
+    """A real OpenCV window on a virtual X screen: screenshots of the countdown and of REC, then `q`."""
+    from PIL import ImageGrab
+
+    def grab() -> np.ndarray:
+        screen = np.asarray(ImageGrab.grab(xdisplay=display))
+        rows, cols = np.nonzero(screen.max(axis=2) > 0)  # the window on the black root window
+        return screen[rows.min():rows.max() + 1, cols.min():cols.max() + 1] if len(rows) else screen
+
+    def near(image: np.ndarray, rgb: tuple[int, int, int]) -> np.ndarray:
+        return np.abs(image.astype(int) - rgb).sum(-1) < 60
+
+    def wait_for(condition, what: str) -> np.ndarray:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            shot = grab()
+            if shot.shape[0] >= 480 and condition(shot):
+                return shot
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.1)
+        raise AssertionError(f"the window never showed {what}")
+
+    env = {**os.environ, "DISPLAY": display}
+    out = tmp_path / "ds"
+    proc = subprocess.Popen([sys.executable, "-m", "edge_slr.cli", "record", str(out), "--signs", "hello,thanks",
+                             "--clips", "1", "--signer", "me", "--source", "synth:5", "--seconds", "2",
+                             "--countdown", "3"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (found := subprocess.run(["xdotool", "search", "--name", WINDOW_TITLE], env=env,
+                                           capture_output=True, text=True).stdout.split()):
+            assert time.monotonic() < deadline and proc.poll() is None, "the record window never appeared"
+            time.sleep(0.2)
+        # The countdown digit (yellow) in the middle of the picture; REC (red) top right with a red frame.
+        countdown = wait_for(lambda s: near(s[100:-20, s.shape[1] // 4:-s.shape[1] // 4], (255, 210, 0)).sum() > 500,
+                             "a countdown")
+        recording = wait_for(lambda s: near(s[:84, -120:], (230, 40, 40)).sum() > 100 and
+                             near(s[-6:, s.shape[1] // 4:s.shape[1] // 3], (230, 40, 40)).all(), "REC, a third done")
+        wait_for(lambda s: not near(s[:84, -120:], (230, 40, 40)).any(), "the second prompt's countdown")
+        subprocess.run(["xdotool", "windowactivate", "--sync", found[0]], env=env, capture_output=True, timeout=10)
+        subprocess.run(["xdotool", "key", "--window", found[0], "q"], env=env, check=True, timeout=10)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    assert "record: saved hello/me_1.mp4 (50 frames, 2.00 s)" in err and "stopped: 1 of 2 clips" in err, err
+    assert [r["path"] for r in _manifest(out)] == ["hello/me_1.mp4"] and _hidden(out) == []
+    for shot in (countdown, recording):
+        assert shot.shape[0] >= 480 and shot[:84].std() > 10 and shot[100:].std() > 10, "prompt panel over the scene"
+    if os.environ.get("EDGE_SLR_UPDATE_SCREENSHOT"):  # refresh the README's screenshot
+        from PIL import Image
+
+        gap = np.full((countdown.shape[0], 12, 3), 255, np.uint8)
+        Image.fromarray(np.hstack([countdown, gap, recording])).save(SCREENSHOT)
