@@ -242,6 +242,37 @@ def _coverage(runner: TFLiteRunner, workload: Workload, delegate: str) -> tuple[
     return done, total, text
 
 
+def time_interleaved(cases: Sequence[tuple[BenchRow, Workload]], config: BenchConfig) -> None:
+    """Warm up every (row, workload), then time all of them in the rotating rounds of :func:`run_bench`.
+
+    For callers that compare a TFLite workload with foreign ones (``tools/peer_bench.py`` times PyTorch and
+    ONNX Runtime next to our runner): one loop for all, so a load change on the machine hits every case alike.
+    Each row gets its first-call and warm-up times and its steady-state statistics; a failing call fails its row.
+    """
+    live = [_Case(row, workload=workload) for row, workload in cases]
+    for case in live:
+        _guard(case, lambda c=case: _warm(c, config.warmup))
+    _steady_state(live, config)
+    for case in live:
+        if case.row.ok:
+            _summarize(case.row)
+
+
+def _warm(case: _Case, warmup: int) -> None:
+    assert case.workload is not None
+    t0 = time.perf_counter()
+    case.workload.call()
+    case.row.first_ms = (time.perf_counter() - t0) * 1e3
+    warm = []
+    for _ in range(warmup):
+        t0 = time.perf_counter()
+        case.workload.call()
+        warm.append((time.perf_counter() - t0) * 1e3)
+    case.row.warmup_ms = float(np.mean(warm)) if warm else None
+    if case.workload.flops:
+        case.row.gflop, case.row.gflop_estimated = case.workload.flops / 1e9, not case.workload.flops_exact
+
+
 def _steady_state(cases: list[_Case], config: BenchConfig) -> None:
     live = [c for c in cases if c.row.ok]
     start = time.perf_counter()
