@@ -164,6 +164,18 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="continue the run in --out from its last completed epoch (same arguments)")
     p.add_argument("--overwrite", action="store_true", help="delete the run in --out and start again")
     p.add_argument("--verbose", action="store_true", help="also show Keras' per-batch progress bar")
+    g = p.add_argument_group("fine-tuning")
+    g.add_argument("--init", default=None, metavar="MODEL.keras",
+                   help="start from these weights (from `edge-slr import-weights` or an earlier run), matched by layer "
+                        "name and shape; a head with another class count starts fresh")
+    g.add_argument("--freeze-stages", type=int, default=d["freeze_stages"], metavar="K",
+                   help="keep the stem and residual stages 1..K fixed (BatchNorm keeps its statistics); needs --init "
+                        "(default: 0, nothing frozen)")
+    g.add_argument("--freeze-epochs", type=int, default=None, metavar="E",
+                   help="unfreeze them after E epochs (default: frozen for the whole run)")
+    g.add_argument("--backbone-lr-scale", type=_positive_float, default=d["backbone_lr_scale"], metavar="S",
+                   help="learning rate of everything but the head is S x --lr, e.g. 0.1 for a pretrained backbone "
+                        "(default: 1)")
 
 
 def _add_evaluate(p: argparse.ArgumentParser) -> None:

@@ -58,10 +58,17 @@ class TrainConfig:
     resume: bool = False
     overwrite: bool = False
     verbose: bool = False  # also show Keras' per-batch progress bar
+    # Fine-tuning (see edge_slr.train.finetune): start weights, early stages frozen for a while, slower backbone.
+    init: Path | None = None  # a .keras model (import-weights output or an earlier run's); stored absolute
+    freeze_stages: int = 0  # the stem and residual stages 1..K are frozen ...
+    freeze_epochs: int | None = None  # ... for the first E epochs (None: the whole run)
+    backbone_lr_scale: float = 1.0  # learning rate of everything but the head, relative to --lr
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data", Path(self.data).expanduser().resolve())
         object.__setattr__(self, "out", Path(self.out).expanduser())
+        if self.init is not None:
+            object.__setattr__(self, "init", Path(self.init).expanduser().resolve())
         self.validate()
 
     def validate(self) -> None:
@@ -83,6 +90,18 @@ class TrainConfig:
             raise unknown_choice("training form", self.train_form, TRAIN_FORMS)
         if self.augment not in AUGMENTS:
             raise unknown_choice("augment preset", self.augment, AUGMENTS)
+        if self.freeze_stages < 0 or (self.freeze_epochs is not None and self.freeze_epochs < 0):
+            raise UserError("--freeze-stages and --freeze-epochs must be 0 or more")
+        if self.freeze_epochs is not None and self.freeze_stages == 0:
+            raise UserError("--freeze-epochs needs --freeze-stages K (how many stages to freeze)")
+        if self.freeze_epochs is not None and self.freeze_epochs > self.epochs:
+            raise UserError(f"--freeze-epochs {self.freeze_epochs} is more than --epochs {self.epochs}")
+        if self.freeze_stages and self.init is None:
+            raise UserError("--freeze-stages keeps pretrained stages fixed: it needs --init MODEL.keras")
+        if self.backbone_lr_scale <= 0:
+            raise UserError(f"--backbone-lr-scale must be positive, got {self.backbone_lr_scale}")
+        if self.init is not None and self.init.suffix != ".keras":
+            raise UserError(f"--init takes a .keras model (from `edge-slr import-weights` or a run), got {self.init}")
         if self.resume and self.overwrite:
             raise UserError("--resume continues a run and --overwrite deletes it: use one of them")
 
@@ -90,12 +109,17 @@ class TrainConfig:
         """JSON-ready fields (paths as strings)."""
         out = asdict(self)
         out["data"], out["out"] = str(self.data), str(self.out)
+        out["init"] = None if self.init is None else str(self.init)
         return out
 
     def differences(self, saved: dict[str, Any]) -> list[str]:
-        """Fields (other than :data:`RESUME_FREE_FIELDS`) whose saved value differs from this config."""
+        """Fields (other than :data:`RESUME_FREE_FIELDS`) whose saved value differs from this config.
+
+        A field missing from ``saved`` (a run from before the field existed) counts as its default.
+        """
         mine = self.to_json()
-        return [f.name for f in fields(self) if f.name not in RESUME_FREE_FIELDS and saved.get(f.name) != mine[f.name]]
+        return [f.name for f in fields(self) if f.name not in RESUME_FREE_FIELDS
+                and saved.get(f.name, f.default) != mine[f.name]]
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TrainConfig:

@@ -31,6 +31,14 @@ from edge_slr.data.pipeline import AugmentConfig, make_dataset
 from edge_slr.models import create_model
 from edge_slr.train.callbacks import EpochTimer, RunRecorder, TensorBoardScalars, read_history
 from edge_slr.train.config import TrainConfig, check_data
+from edge_slr.train.finetune import (
+    HEAD_LAYER,
+    BackboneScaledAdamW,
+    StageFreezer,
+    frozen_layers,
+    load_init,
+    weighted_layers,
+)
 from edge_slr.train.run_folder import (
     BACKUP_DIR,
     CONFIG_JSON,
@@ -141,8 +149,12 @@ def build_training_model(cfg: TrainConfig, classes: int) -> Any:
 
 
 def _compile(model: Any, cfg: TrainConfig, schedule: WarmupCosine, classes: int) -> None:
-    optimizer = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+    head = [w for layer in weighted_layers(model) if layer.name == HEAD_LAYER for w in layer.trainable_weights]
+    optimizer = BackboneScaledAdamW(head, cfg.backbone_lr_scale, learning_rate=schedule,
+                                    weight_decay=cfg.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
+    # Slots for every variable now: layers frozen for the first epochs join the update later (finetune.py).
+    optimizer.build(model.trainable_variables)
     metrics = [keras.metrics.CategoricalAccuracy(name="top1")]
     if classes > 5:
         metrics.append(keras.metrics.TopKCategoricalAccuracy(k=5, name="top5"))
@@ -215,18 +227,23 @@ def train(cfg: TrainConfig, echo: Callable[[str], None] | None = print) -> Train
 
 def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: Path, run_dir: Path,
          say: Callable[[str], None] | None, session_start: float) -> TrainResult:
-    write_run_header(folder, _run_config(cfg, info), info.classes)
     keras.utils.set_random_seed(cfg.seed)
     classes = info.num_classes
+    keras.mixed_precision.set_global_policy("float32")
+    twin = create_model(cfg.arch, classes, cfg.frames, cfg.size, cfg.width)  # float32, outside the strategy
+    # Fine-tuning checks refuse before the run folder is written (a refused run leaves nothing behind).
+    init = load_init(twin, cfg.init) if cfg.init is not None else None
+    frozen = {layer.name for layer in frozen_layers(twin, cfg.freeze_stages)} if cfg.freeze_stages else set()
+    write_run_header(folder, _run_config(cfg, info), info.classes)
     train_ds, val_ds, steps = build_datasets(cfg, info, distributed=placement.kind != "default")
     total = steps * cfg.epochs
     schedule = WarmupCosine(cfg.lr, total, min(int(round(cfg.warmup_epochs * steps)), total))
 
-    keras.mixed_precision.set_global_policy("float32")
-    twin = create_model(cfg.arch, classes, cfg.frames, cfg.size, cfg.width)  # float32, outside the strategy
     _set_precision(cfg)
     with placement.strategy.scope():
         model = build_training_model(cfg, classes)
+        if init is not None:
+            model.set_weights(twin.get_weights())  # same weights in the same order in both forms
         _compile(model, cfg, schedule, classes)
 
     columns = ["loss", "top1", *(["top5"] if classes > 5 else []), "val_loss", "val_top1",
@@ -234,6 +251,8 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
     title = f"{cfg.arch} on {info.data_dir.name} ({cfg.frames}x{cfg.size}x{cfg.size}, width {cfg.width:g})"
     recorder = RunRecorder(folder, twin, columns, cfg.epochs, title, echo=say)
     callbacks = [
+        *([StageFreezer([layer for layer in weighted_layers(model) if layer.name in frozen],
+                        cfg.epochs if cfg.freeze_epochs is None else cfg.freeze_epochs, say)] if frozen else []),
         EpochTimer(steps * cfg.batch, lambda step: float(schedule(step))),
         recorder,
         TensorBoardScalars(folder / TENSORBOARD_DIR),
@@ -246,6 +265,14 @@ def _fit(cfg: TrainConfig, info: DatasetInfo, placement: StrategyInfo, folder: P
             f"{info.data_dir}: {info.splits[cfg.train_split].clips} train / {info.splits[cfg.val_split].clips} val "
             f"clips, batch {cfg.batch}, {steps} steps/epoch, {cfg.epochs} epochs; {placement.describe()}; "
             f"run folder {run_dir}")
+        if init is not None:
+            for line in init.lines(cfg.init):
+                say(line)
+        if frozen:
+            until = "the whole run" if cfg.freeze_epochs is None else f"the first {cfg.freeze_epochs} epoch(s)"
+            say(f"fine-tune: stem and stages 1-{cfg.freeze_stages} frozen for {until}")
+        if cfg.backbone_lr_scale != 1.0:
+            say(f"fine-tune: backbone learning rate {cfg.backbone_lr_scale:g} x --lr (head: --lr)")
     model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, steps_per_epoch=steps, callbacks=callbacks,
               verbose=1 if cfg.verbose else 0)
 
