@@ -13,12 +13,12 @@ uv run --extra live --extra train edge-slr export-tflite "$work/runs/cnn_lstm" -
 uv run --extra live edge-slr bench export/r2plus1d_small_int8.tflite export/cnn_lstm_fp32_stream.tflite --threads 1,2
 
 # The live demo model, shipped inside the package (edge_slr/assets) so `edge-slr demo` works from a wheel:
-# 10 sign classes plus synth's rest-only `no_sign` class (the live no-sign state), 10 rendered signers (8 train,
+# 10 sign classes plus synth's `no_sign` class (the live no-sign state), 12 rendered signers (10 train,
 # 2 validation) so that it generalizes to the unseen signer of `edge-slr demo`'s stream. A training clip spans
 # 1.6-2.8 s (2.2 s on average), which the card records as clip_seconds: the live window length.
 demo=${2:-runs/demo_live}
 uv run --extra live --extra train python tools/train_synth_accuracy.py --work "$demo" --arch r2plus1d_small \
-    --background --signers 10 --val-signers 2 --clips-per-class 8
+    --background --signers 12 --val-signers 2 --clips-per-class 8
 uv run --extra live --extra train edge-slr export-tflite "$demo/runs/r2plus1d_small" --quant int8 --val-clips 176 \
     --clip-seconds 2.2 --out "$demo/export/demo_r2plus1d_small_int8.tflite"
 cp "$demo/export/demo_r2plus1d_small_int8.tflite" edge_slr/assets/

@@ -33,7 +33,7 @@ from edge_slr.data.video import frame_files, natural_key, quiet_ffmpeg
 from edge_slr.errors import UserError
 
 DEFAULT_FPS = 30.0  # what a camera or stream that reports no frame rate is assumed to deliver
-SYNTH_TRAINING_SIGNERS = 10  # signers the demo model was trained on; a synth stream shows the next one
+SYNTH_TRAINING_SIGNERS = 12  # signers the demo model was trained on; a synth stream shows the next one
 URL_SCHEMES = ("rtsp://", "rtmp://", "http://", "https://")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 
@@ -324,7 +324,7 @@ def parse_synth_spec(spec: str):
     """``synth``, ``synth:SEED`` or ``synth:SEED:SIGNS`` -> a stream ``SynthConfig``.
 
     The stream shows the 10 classes of the demo model at its training resolution (112 x 112, 25 fps) by
-    signer ``s10``, one past the 10 signers of its training data (``export/recipe.sh``), so the stream's
+    signer ``s12``, one past the 12 signers of its training data (``export/recipe.sh``), so the stream's
     signer was never seen in training or validation.
     """
     from edge_slr.data.synth import SynthConfig
