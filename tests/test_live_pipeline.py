@@ -195,3 +195,22 @@ def test_a_delegate_that_cannot_load_falls_back_to_the_cpu_with_one_line(tmp_pat
         assert model.classify_clip(clip).shape == (len(model.labels),)
     finally:
         model.close()
+
+
+def test_only_the_inference_thread_touches_the_smoother():
+    """The view reads a snapshot: the capture thread reading the smoother raced with reset() (hands gone) and
+    crashed on real hand-gated streams ('NoneType' object is not subscriptable)."""
+    pipeline = LivePipeline(_config("synth:2:2", every_frame=True, realtime=False))
+    callers: set[str] = set()
+    for name in ("update", "reset", "top", "best_sign"):
+        method = getattr(pipeline.smoother, name)
+
+        def spy(*args, _method=method, **kwargs):
+            callers.add(threading.current_thread().name)
+            return _method(*args, **kwargs)
+
+        setattr(pipeline.smoother, name, spy)
+    pipeline.run()
+    view = pipeline.view()
+    assert callers == {"live:inference"}
+    assert view is not None and view.top3 and view.best_sign is not None

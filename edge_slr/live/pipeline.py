@@ -120,6 +120,9 @@ class LivePipeline:
         self._view: View | None = None
         self._last_event: SignEvent | None = None
         self._gated = False
+        # what the display shows of the smoother, copied by the inference thread (the smoother's owner) under
+        # the lock: the capture thread reading the smoother itself would race with update() and reset()
+        self._smoothed: tuple[tuple[tuple[str, float], ...], tuple[str, float] | None, str | None] = ((), None, None)
         self._inferences = 0
         self._staleness: list[float] = []
         self._latency = 0.0
@@ -287,6 +290,7 @@ class LivePipeline:
             self.times.add("inference", t1 - t0)
             probs = softmax(logits)
             event = self.smoother.update(probs, float(window.t_media[-1]))
+            self._snapshot_smoother()
             t2 = time.monotonic()
             self.times.add("smoothing", t2 - t1)
             with self._lock:
@@ -306,10 +310,17 @@ class LivePipeline:
         gated = last_hands_t is None or now_t - last_hands_t > self.config.gate_seconds
         if gated and not self._gated:
             self.smoother.reset()
+            self._snapshot_smoother()
             if self.model.stream is not None:
                 self.model.stream.reset()
         self._gated = gated
         return gated
+
+    def _snapshot_smoother(self) -> None:
+        """Copy what the view shows of the smoother (inference thread only)."""
+        smoothed = (self.smoother.top(), self.smoother.best_sign(), self.smoother.active_label)
+        with self._lock:
+            self._smoothed = smoothed
 
     def _emit(self, event: SignEvent) -> None:
         with self._lock:
@@ -323,9 +334,9 @@ class LivePipeline:
         now = time.monotonic()
         with self._lock:
             self._fps_times = [t for t in self._fps_times if now - t < 1.0] + [now]
-            self._view = View(rgb, index, t_media, hands, crop, self.smoother.top(), self.smoother.best_sign(),
-                              self.smoother.config.on_threshold, self.smoother.active_label,
-                              self._last_event, self._gated, float(len(self._fps_times)), self._latency * 1e3)
+            top3, best_sign, active = self._smoothed
+            self._view = View(rgb, index, t_media, hands, crop, top3, best_sign, self.smoother.config.on_threshold,
+                              active, self._last_event, self._gated, float(len(self._fps_times)), self._latency * 1e3)
 
     # -- results --------------------------------------------------------------------------------
 
