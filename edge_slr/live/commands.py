@@ -93,7 +93,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         latency = summary["event_latency_ms_median"]
         lines.append(f"events: {len(summary['events'])} for {summary['signs']} signs; precision "
                      f"{summary['precision']:.3f}, recall {summary['recall']:.3f}, median event latency "
-                     f"{'-' if latency is None else f'{latency:.0f} ms'} (sign end -> event)")
+                     f"{'-' if latency is None else f'{latency:.0f} ms'} (sign end -> event)"
+                     + (f"; {summary['repeats']} repeated" if summary.get("repeats") else ""))
         if summary["confusions"]:
             lines.append("confusions (truth -> predicted): " +
                          ", ".join(f"{a} -> {b}" for a, b in summary["confusions"]))

@@ -50,8 +50,9 @@ class Score:
     precision: float
     recall: float
     latencies_ms: tuple[float, ...]  # sign end -> event, per matched sign (negative: fired before the sign ended)
-    confusions: tuple[tuple[str, str], ...]  # (truth, predicted) of events that fired during another sign
+    confusions: tuple[tuple[str, str], ...]  # (truth, predicted) of unmatched events with another sign's label
     matches: tuple[tuple[int, int], ...]  # (event index, sign index)
+    repeats: int = 0  # unmatched events with the label of the sign they fired in (its sign already matched)
 
     def to_json(self) -> dict:
         lat = np.array(self.latencies_ms) if self.latencies_ms else None
@@ -59,21 +60,23 @@ class Score:
                 "precision": round(self.precision, 4), "recall": round(self.recall, 4),
                 "event_latency_ms_median": None if lat is None else round(float(np.median(lat)), 1),
                 "event_latency_ms_p90": None if lat is None else round(float(np.percentile(lat, 90)), 1),
-                "confusions": [list(c) for c in self.confusions]}
+                "confusions": [list(c) for c in self.confusions], "repeats": self.repeats}
 
 
 def score_events(events: list[SignEvent], truth: StreamTruth, max_delay: float, frames_seen: int | None = None
                  ) -> Score:
     """Match events to truth signs: same label, fired between the sign's start and ``max_delay`` s after its end.
 
-    Each sign and each event matches at most once (earliest event first). Signs that end after the last
-    frame the run saw (``frames_seen``) are left out, so an interrupted run is scored on what it saw.
+    Each sign and each event matches at most once (earliest event first). An unmatched event is charged to
+    the sign it fired in (else the latest sign that ended less than ``max_delay`` before it): a confusion when
+    the labels differ, a repeat when they agree. Signs that end after the last frame the run saw
+    (``frames_seen``) are left out, so an interrupted run is scored on what it saw.
     """
     fps = truth.fps
     signs = [s for s in truth.signs if frames_seen is None or s.end_frame < frames_seen]
     spans = [(s.start_frame / fps, (s.end_frame + 1) / fps) for s in signs]
     used: set[int] = set()
-    matches, latencies, confusions = [], [], []
+    matches, latencies, confusions, repeats = [], [], [], 0
     for e_index, event in enumerate(events):
         hit = next((i for i, (s, (a, b)) in enumerate(zip(signs, spans, strict=True))
                     if i not in used and s.label == event.label and a <= event.end <= b + max_delay), None)
@@ -82,9 +85,14 @@ def score_events(events: list[SignEvent], truth: StreamTruth, max_delay: float, 
             matches.append((e_index, hit))
             latencies.append((event.end - spans[hit][1]) * 1e3)
             continue
-        during = next((s for s, (a, b) in zip(signs, spans, strict=True) if a <= event.end <= b + max_delay), None)
-        if during is not None:
+        near = [(s, a <= event.end <= b) for s, (a, b) in zip(signs, spans, strict=True)
+                if a <= event.end <= b + max_delay]
+        during = next((s for s, inside in near if inside), near[-1][0] if near else None)
+        if during is not None and during.label == event.label:
+            repeats += 1
+        elif during is not None:
             confusions.append((during.label, event.label))
     n_events, n_signs = len(events), len(signs)
     return Score(n_signs, n_events, len(matches), len(matches) / n_events if n_events else 0.0,
-                 len(matches) / n_signs if n_signs else 0.0, tuple(latencies), tuple(confusions), tuple(matches))
+                 len(matches) / n_signs if n_signs else 0.0, tuple(latencies), tuple(confusions), tuple(matches),
+                 repeats)
