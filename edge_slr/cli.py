@@ -310,6 +310,44 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
     g.add_argument("--stride", type=_positive_int, default=2, help="frames between full-clip inferences (default: 2)")
 
 
+def _add_stitch(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="isolated clips or photos: class folders, CSL frame folders, or a manifest CSV "
+                               "(path,label[,signer][,split])")
+    p.add_argument("out", metavar="OUT.mp4", help="the stream video; its ground truth goes next to it as OUT.json")
+    p.add_argument("--truth", default=None, metavar="FILE.json",
+                   help="where the ground truth goes (default: OUT with .json; the format of `synth --stream`)")
+    p.add_argument("--layout", default="auto", help="auto, folders, csl or manifest (default: auto)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random clip order (no class directly repeated where avoidable) (default: 0)")
+    p.add_argument("--gap-seconds", type=_positive_float, default=1.5,
+                   help="rest before the first sign and after each one (default: 1.5)")
+    p.add_argument("--rest", default="grey", choices=["grey", "edge"],
+                   help="what the rest shows: grey (no hand: hand-gated models pause) or edge (the previous clip's "
+                        "last frame, then the next clip's first; for videos that start and end at rest; photos keep "
+                        "grey) (default: grey)")
+    p.add_argument("--still-seconds", type=_positive_float, default=2.0,
+                   help="how long a photo (a still sign) is held (default: 2.0)")
+    p.add_argument("--frame-size", default="640x480",
+                   help="WIDTHxHEIGHT of the stream; every clip is scaled to fit and padded with grey "
+                        "(default: 640x480)")
+    p.add_argument("--fps", type=_positive_float, default=25.0,
+                   help="stream frame rate; video clips are resampled by their own rate (default: 25)")
+    p.add_argument("--limit", type=_positive_int, default=None, help="at most N clips, after filters and shuffling")
+    p.add_argument("--signer", default=None, metavar="ID[,ID...]", help="only clips by these signers")
+    p.add_argument("--only", default=None, choices=["train", "val"],
+                   help="only the clips `prepare` with the same --split/--val/--split-seed puts in this split "
+                        "(e.g. held-out signers: --only val)")
+    p.add_argument("--split", default="auto",
+                   help="split mode for --only, as prepare's --split: auto, signer, random or manifest (default: auto)")
+    p.add_argument("--val", type=float, default=0.25,
+                   help="validation fraction for --only, as prepare's (default: 0.25)")
+    p.add_argument("--split-seed", type=int, default=0, help="split seed for --only, prepare's --seed (default: 0)")
+    p.add_argument("--strict", action="store_true",
+                   help="an unreadable (missing, empty, corrupt) clip ends the run with one line; by default it is "
+                        "skipped, counted and listed")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT and its truth file if they exist")
+
+
 def _add_record(p: argparse.ArgumentParser) -> None:
     p.add_argument("out", help="dataset folder: OUT/<sign>/<signer>_<n>.mp4 plus OUT/manifest.csv (appended to, "
                                "never overwritten, so several signers can record into one folder)")
@@ -368,6 +406,8 @@ COMMANDS: dict[str, Command] = {
                      "edge_slr.train.commands:train_cmd"),
     "evaluate": Command("top-1/top-5, per-class accuracy and confusion matrix of a .keras or .tflite model",
                         _add_evaluate, "edge_slr.train.evaluate:evaluate_cmd"),
+    "stitch": Command("join isolated clips or photos into one sign stream video plus ground truth (for live --truth)",
+                      _add_stitch, "edge_slr.data.stitch:stitch_cmd"),
     "record": Command("record your own sign clips from a webcam into class folders plus manifest.csv (for prepare)",
                       _add_record, "edge_slr.record.commands:record_cmd"),
     "import-weights": Command("read torchvision video weights (e.g. Kinetics-400 r2plus1d_18 / r3d_18) into a .keras "
