@@ -148,6 +148,17 @@ def detect_arch(state: dict[str, np.ndarray]) -> str | None:
     return None
 
 
+def check_arch(state: dict[str, np.ndarray], arch: str, source: Path | str) -> None:
+    """Refuse a file that holds another architecture than ``arch``, naming the right ``--arch`` when we have it."""
+    found = detect_arch(state)
+    if found is None or found == arch:
+        return
+    if found in ARCHS:
+        raise UserError(f"{source} holds {found} weights, not {arch}: use --arch {found}")
+    raise UserError(f"{source} holds the weights of another torchvision video model, not {arch} "
+                    f"(import-weights reads {' and '.join(ARCHS)})")
+
+
 def torch_prefix(layer_name: str) -> str:
     """The torchvision module path of one of our layers with weights (see :data:`_NAME_MAP`)."""
     for pattern, replacement in _NAME_MAP:
@@ -182,11 +193,7 @@ def load_torchvision_weights(model: Any, state: dict[str, np.ndarray], arch: str
     Refuses with one line when the file is another architecture, lacks keys, has extra keys or a shape differs.
     The head is assigned only with ``keep_head``; its keys are still expected in the file.
     """
-    found = detect_arch(state)
-    if found is not None and found != arch:
-        hint = f": use --arch {found}" if found in ARCHS else " (only r2plus1d_18 and r3d_18 can be imported)"
-        what = found if found in ARCHS else "another torchvision video model"
-        raise UserError(f"{source} holds {what} weights, not {arch}{hint}")
+    check_arch(state, arch, source)
     plan: list[tuple[Any, list[tuple[str, Any]]]] = []
     expected: set[str] = set()
     for layer in model.layers:
@@ -227,6 +234,7 @@ def import_weights(cfg: ImportConfig) -> ImportResult:
     """Read the file, build ``cfg.arch``, assign every tensor, write the ``.keras`` file atomically."""
     cfg.validate()
     state = read_state_dict(cfg.source)
+    check_arch(state, cfg.arch, cfg.source)  # before the model is built: a wrong --arch is refused at once
     classes_in_file = file_classes(state, cfg.source)
     classes = cfg.classes or classes_in_file
     from edge_slr.models import create_model, validate_model_args
