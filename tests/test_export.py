@@ -91,6 +91,36 @@ def test_streaming_signatures_match_the_full_clip_model(tiny_dataset, tmp_path):
     assert report.parity.max_abs_logit_diff < 1e-4
 
 
+def test_int8_streaming_export_is_full_integer_and_tracks_the_float_model(tiny_dataset, tmp_path):
+    """Every signature calibrated (frames, running LSTM state, feature windows): int8 convs and FCs, float I/O."""
+    run = init_run(tmp_path / "lstm", "cnn_lstm", tiny_dataset, frames=8, size=48)
+    report = export(ExportConfig(source=run, quant="int8", streaming=True, calib=3, val_clips=3))
+    assert_edge_graph(report.path)
+    assert all(x["delegated_ops"] == x["total_ops"] for x in report.xnnpack), report.xnnpack
+    model = load_model(report.path)
+    by_key = {s.key: model.subgraphs[s.subgraph_index] for s in model.signatures}
+    for key in ("encode_frame", "lstm_step"):
+        graph = by_key[key]
+        kinds = {graph.tensors[op.inputs[1]].dtype for op in graph.operators if op.op in ("CONV_2D",
+                                                                                           "FULLY_CONNECTED")}
+        assert kinds == {"int8"}, (key, kinds)
+    from edge_slr.models.io import load_keras_model
+
+    reference = load_keras_model(run / BEST_MODEL)
+    clip = np.random.default_rng(1).uniform(0, 255, (1, 8, 48, 48, 3)).astype(np.float32)
+    expected = reference(clip, training=False).numpy()[0]
+    with TFLiteRunner(report.path) as runner:
+        assert not runner.stateful
+        state = init_state(runner)
+        for t in range(8):
+            feature = runner.run(clip[:, t], "encode_frame")["feature"]
+            out = runner.run({"feature": feature, **state}, "lstm_step")
+            state = {name: out[name] for name in state}
+    spread = float(expected.max() - expected.min())
+    assert np.abs(out["logits"][0] - expected).max() < 0.25 * spread + 0.05, (out["logits"][0], expected)
+    assert report.parity is not None and report.parity.clips == 3
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edge_slr.cli", *args], capture_output=True, text=True, timeout=600)
 

@@ -162,6 +162,7 @@ def make_exports(spec: ModelSpec, data: Path, work: Path, calib: int, val_clips:
     jobs = {"fp32": ("fp32", False), "int8": ("int8", False)}
     if spec.streaming:
         jobs["stream"] = ("fp32", True)
+        jobs["stream_int8"] = ("int8", True)
     paths, parity = {}, {}
     for key, (quant, streaming) in jobs.items():
         out = run / "export" / f"{spec.arch}_{quant}{'_stream' if streaming else ''}.tflite"
@@ -182,7 +183,12 @@ def make_exports(spec: ModelSpec, data: Path, work: Path, calib: int, val_clips:
 
 
 def prepare_ours(spec: ModelSpec, calib: int, val_clips: int, work: Path) -> tuple[OurExports, list[np.ndarray]]:
-    """Synth data, our exports and the calibration clips (run in a child process: it imports TensorFlow)."""
+    """Synth data, our exports and the calibration clips (run in a child process: it imports TensorFlow).
+
+    The child's stdout (the exporter's and the converter's progress lines) goes to stderr: stdout is the table.
+    """
+    sys.stdout.flush()
+    os.dup2(2, 1)
     data = synth_dataset(work, spec.size)
     ours = make_exports(spec, data, work, calib, val_clips)
     return ours, synth_clips(data, spec.frames, spec.size, max(calib, 2))
@@ -387,7 +393,19 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, work: Path, cpu: dict
                 (Case(label, ORT_INT8, False, note="QDQ, per-channel, U8S8"), lambda: s8.run(None, feed), flops)]
 
     def our_case(label: str, stack: str, path: Path, signature: str | None, note: str = ""
-                 ) -> tuple[Case, Callable[[], object], float | None]:
+                 ) -> list[tuple[Case, Callable[[], object], float | None]]:
+        """Our export's case, and the same file from --before (an older export) when given."""
+        cases = [_our_case(label, stack, path, signature, note)]
+        if args.before is not None:
+            old = args.before / path.relative_to(work)
+            if old.is_file():
+                cases.append(_our_case(label, f"before: {stack}", old, signature, "--before export"))
+            else:
+                log(f"--before {args.before} has no {old.relative_to(args.before)}: no before row for {stack}")
+        return cases
+
+    def _our_case(label: str, stack: str, path: Path, signature: str | None, note: str
+                  ) -> tuple[Case, Callable[[], object], float | None]:
         runner = TFLiteRunner(path, num_threads=args.threads)
         runners.append(runner)
         card = read_model_card(runner.model)
@@ -396,8 +414,8 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, work: Path, cpu: dict
         return Case(label, stack, True, note=note), work_.call, work_.flops
 
     clip_cases = peer_cases(clip_label, peer, x, "clip")
-    clip_cases.append(our_case(clip_label, "ours TFLite fp32", ours.paths["fp32"], None, ours.parity["fp32"]))
-    clip_cases.append(our_case(clip_label, "ours TFLite int8", ours.paths["int8"], None, ours.parity["int8"]))
+    clip_cases.extend(our_case(clip_label, "ours TFLite fp32", ours.paths["fp32"], None, ours.parity["fp32"]))
+    clip_cases.extend(our_case(clip_label, "ours TFLite int8", ours.paths["int8"], None, ours.parity["int8"]))
     groups.append((clip_label, clip_cases))
     if spec.streaming:
         frame = torch.from_numpy(torch_layout(clips[0], spec.arch)[:1])
@@ -405,9 +423,14 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, work: Path, cpu: dict
         for case, _, _ in frame_cases:
             case.stack += " (encoder only)"
         stream = ours.paths["stream"]
-        frame_cases.append(our_case(frame_label, "ours TFLite fp32 streaming encode_frame+lstm_step", stream,
+        stream8 = ours.paths["stream_int8"]
+        frame_cases.extend(our_case(frame_label, "ours TFLite fp32 streaming encode_frame+lstm_step", stream,
                                     STREAM_STEP, ours.parity["stream"]))
-        frame_cases.append(our_case(frame_label, "ours TFLite fp32 streaming encode_frame only", stream,
+        frame_cases.extend(our_case(frame_label, "ours TFLite int8 streaming encode_frame+lstm_step", stream8,
+                                    STREAM_STEP, ours.parity["stream_int8"]))
+        frame_cases.extend(our_case(frame_label, "ours TFLite fp32 streaming encode_frame only", stream,
+                                    ENCODE_FRAME))
+        frame_cases.extend(our_case(frame_label, "ours TFLite int8 streaming encode_frame only", stream8,
                                     ENCODE_FRAME))
         groups.append((frame_label, frame_cases))
 
@@ -461,19 +484,29 @@ def short(peer: str) -> str:
 
 
 def markdown(cases: list[Case]) -> str:
-    """One line per group: peers' medians, then ours with ratio to the fastest peer (>1: ours slower)."""
-    lines = ["| model, input | PyTorch eager fp32 | ONNX Runtime fp32 | ONNX Runtime int8 static | ours | "
-             "ours / fastest peer |", "|---|---|---|---|---|---|"]
+    """One line per group: the peers' medians, ours (fp32 and int8; the streaming exports' encode+step for the
+    per-frame group), and ratios (> 1: ours slower) like for like and against the fastest peer."""
+    lines = ["| model, input | PyTorch eager fp32 | ONNX Runtime fp32 | ONNX Runtime int8 static | ours fp32 | "
+             "ours int8 | ours fp32 / best fp32 peer | ours int8 / ORT int8 | our best / best peer |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label in dict.fromkeys(c.model for c in cases):
-        group = [c for c in cases if c.model == label]
-        peer = {c.stack.split(" (")[0]: c for c in group if not c.ours}
-        fastest = min((c for c in peer.values() if c.median_ms), key=lambda c: c.median_ms, default=None)
-        cells = [f"{peer[p].median_ms:.1f} ms" if p in peer and peer[p].median_ms else "-" for p in PEERS]
-        for c in (c for c in group if c.ours and c.median_ms):
-            ratio = c.median_ms / fastest.median_ms if fastest else float("nan")
-            verdict = f"{ratio:.2f} ({'slower' if ratio > 1 else 'faster'} than {short(fastest.stack)})"
-            lines.append(f"| {label} | {' | '.join(cells)} | {c.stack.replace('ours TFLite ', '')} "
-                         f"{c.median_ms:.1f} ms | {verdict} |")
+        group = [c for c in cases if c.model == label and c.median_ms and not c.stack.startswith("before:")]
+        peer = {c.stack.split(" (")[0]: c.median_ms for c in group if not c.ours}
+        mine = {prec: next((c.median_ms for c in group if c.ours and f" {prec}" in c.stack and "only" not in c.stack),
+                           None) for prec in ("fp32", "int8")}
+        best32 = min((peer[p] for p in (TORCH, ORT_FP32) if p in peer), default=None)
+
+        def cell(v: float | None) -> str:
+            return f"{v:.1f} ms" if v else "-"
+
+        def ratio(a: float | None, b: float | None) -> str:
+            return f"{a / b:.2f}" if a and b else "-"
+
+        best_ours = min((v for v in mine.values() if v), default=None)
+        lines.append(f"| {label} | {' | '.join(cell(peer.get(p)) for p in PEERS)} | {cell(mine['fp32'])} | "
+                     f"{cell(mine['int8'])} | {ratio(mine['fp32'], best32)} | "
+                     f"{ratio(mine['int8'], peer.get(ORT_INT8))} | "
+                     f"{ratio(best_ours, min(peer.values(), default=None))} |")
     return "\n".join(lines)
 
 
@@ -491,6 +524,9 @@ def main() -> None:
                         help="synth clips for our exports' parity vs Keras (default 4; 0 skips)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep exports here and reuse them on the next run (default: a temporary folder)")
+    parser.add_argument("--before", type=Path, default=None,
+                        help="the --workdir of an earlier run: its exports are timed too, in the same rounds, "
+                             "as 'before:' rows (before/after of an export change)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results as JSON to this file")
     args = parser.parse_args()
     if args.threads < 1 or args.runs < 1 or args.calib < 1:

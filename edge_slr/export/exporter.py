@@ -97,8 +97,6 @@ def export(cfg: ExportConfig) -> ExportReport:
     if cfg.streaming and family != "lstm" and not causal:
         raise UserError(f"--streaming applies to the CNN+LSTM family and *_causal 3-D models; {run.arch} is a "
                         "full-clip 3-D model")
-    if cfg.streaming and family == "lstm" and fmt.needs_calibration:
-        raise UserError("--streaming CNN+LSTM exports fp32, fp16 or dynamic; full-integer is for *_causal models")
     if cfg.quant == "qat" and family != "3d":
         raise UserError(f"--quant qat supports the 3-D family; {run.arch} has LSTMs, which tfmot cannot train "
                         "quantization-aware: use --quant int8 (post-training) instead")
@@ -133,9 +131,10 @@ def export(cfg: ExportConfig) -> ExportReport:
         from edge_slr.export.convert import configure
         from edge_slr.export.streaming import convert_streaming
 
+        calib = calibration_clips(data, "train", loaded.frames, loaded.size) if fmt.needs_calibration else None
         with tempfile.TemporaryDirectory() as tmp:
             tflite = convert_streaming(loaded.edge, loaded.size, loaded.frames, Path(tmp),
-                                       lambda conv: configure(conv, cfg.quant, None, "float32"))
+                                       lambda conv, rep: configure(conv, cfg.quant, rep, "float32"), calib, cfg.calib)
     else:
         tflite = convert_clip_model(model, clip_shape, cfg.quant, representative, cfg.io_dtype)
 

@@ -12,7 +12,10 @@ The signatures are cut out of the 4-D edge model by walking its functional graph
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 from edge_slr.errors import UserError
 from edge_slr.utils.tf_env import import_tf
@@ -66,6 +69,7 @@ def build_streaming_module(edge, size: int, frames: int):
         def __init__(self):
             super().__init__()
             self.model = edge
+            self.state_spec = state_spec
 
         @tf.function(input_signature=[tf.TensorSpec((1, size, size, 3), tf.float32, name="frame")])
         def encode_frame(self, frame):
@@ -95,16 +99,47 @@ def build_streaming_module(edge, size: int, frames: int):
     return Streaming()
 
 
-def convert_streaming(edge, size: int, frames: int, workdir, configure) -> bytes:
+def calibration_samples(module, clips: Iterable[np.ndarray], limit: int) -> Callable[[], Iterator[tuple]]:
+    """Representative data for full-integer PTQ of every signature, from float clips ``(T, H, W, 3)``:
+    each frame for ``encode_frame``, each step's feature and running state for ``lstm_step`` (the state the
+    float model reaches on that clip), and the clip's feature window for ``classify``."""
+    tf, _ = import_tf()
+    samples = []
+    for i, clip in enumerate(clips):
+        if i >= limit:
+            break
+        clip = np.asarray(clip, np.float32)
+        state = {name: np.zeros(spec.shape, np.float32) for name, spec in module.state_spec.items()}
+        features = []
+        for frame in clip:
+            samples.append(("encode_frame", {"frame": frame[None]}))
+            feature = module.encode_frame(tf.constant(frame[None]))["feature"].numpy()
+            features.append(feature[0])
+            samples.append(("lstm_step", {"feature": feature, **state}))
+            out = module.lstm_step(tf.constant(feature), {k: tf.constant(v) for k, v in state.items()})
+            state = {name: out[name].numpy() for name in state}
+        samples.append(("classify", {"features": np.stack(features)}))
+
+    def generate() -> Iterator[tuple]:
+        yield from samples
+
+    return generate
+
+
+def convert_streaming(edge, size: int, frames: int, workdir, configure: Callable[[Any, Any], None],
+                      calib_clips: Iterable[np.ndarray] | None = None, calib: int = 0) -> bytes:
     """Save the streaming module as a SavedModel with three signatures and convert it.
 
-    ``configure(converter)`` applies the quantization format (see :func:`edge_slr.export.convert.configure`).
+    ``configure(converter, representative)`` applies the quantization format (see
+    :func:`edge_slr.export.convert.configure`); ``representative`` calibrates every signature from
+    ``calib_clips`` (full-integer formats), else it is None.
     """
     tf, _ = import_tf()
     module = build_streaming_module(edge, size, frames)
     signatures = {name: getattr(module, name).get_concrete_function() for name in SIGNATURES}
     path = str(workdir / "streaming_savedmodel")
     tf.saved_model.save(module, path, signatures=signatures)
+    representative = calibration_samples(module, calib_clips, calib) if calib_clips is not None else None
     converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(SIGNATURES))
-    configure(converter)
+    configure(converter, representative)
     return converter.convert()
