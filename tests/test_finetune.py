@@ -158,3 +158,24 @@ def test_frozen_stages_train_after_the_freeze_epochs(tiny_dataset, init_model, t
     before, after = _weights(init_model), _weights(tmp_path / "thawed" / "last.keras")
     assert not _same(after["stem_s"], before["stem_s"]) and not _same(after["layer1_0_conv1_s"],
                                                                        before["layer1_0_conv1_s"])
+
+
+def test_a_resumed_run_starts_frozen_or_not_from_the_epoch_it_resumes_at():
+    """BackupAndRestore hands fit the resumed epoch: the freezer decides from it, not from how it started."""
+    from edge_slr.train.finetune import StageFreezer, frozen_layers
+
+    model = create_model(SMALL["arch"], 3, SMALL["frames"], SMALL["size"], SMALL["width"])
+    model.compile(optimizer="adam", loss="mse")
+    layers = frozen_layers(model, 1)
+    lines: list[str] = []
+    freezer = StageFreezer(layers, epochs=2, echo=lines.append)
+    freezer.set_model(model)
+    freezer.on_epoch_begin(3)  # resumed after the freeze epochs
+    assert all(layer.trainable for layer in layers) and lines == ["epoch 4: the stem and early stages are "
+                                                                  f"unfrozen ({len(layers)} layers)"]
+    fresh = StageFreezer(layers, epochs=2)
+    fresh.set_model(model)
+    fresh.on_epoch_begin(1)  # resumed inside them
+    assert not any(layer.trainable for layer in layers)
+    fresh.on_epoch_begin(2)
+    assert all(layer.trainable for layer in layers)
