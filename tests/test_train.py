@@ -251,6 +251,9 @@ def test_train_refuses_a_batch_larger_than_the_data(tiny_data, tmp_path):
         train(TrainConfig(data=tiny_data, out=tmp_path / "r", epochs=1, **{**TINY, "batch": 16}))
     with pytest.raises(UserError, match="unknown split"):
         train(TrainConfig(data=tiny_data, out=tmp_path / "r", epochs=1, val_split="test", **TINY))
+    with pytest.raises(UserError, match="multi-worker validation runs whole batches only"):
+        train(TrainConfig(data=tiny_data, out=tmp_path / "r", epochs=1, strategy="multiworker",
+                          **{**TINY, "batch": 16}))
     assert not (tmp_path / "r").exists()  # nothing written before the checks pass
 
 

@@ -93,9 +93,6 @@ def _free_ports(count: int) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="worker 1 crashes in its first step with 'input depth must be evenly divisible by filter "
-                          "depth: 3 vs 8' on this machine since 2026-11-28, also at the commit that passed CI before "
-                          "(0f3c22a): environmental, under investigation; see the closing note", strict=False)
 def test_two_worker_multiworker_training_on_loopback(cli_data, tmp_path):
     """MultiWorkerMirroredStrategy with two local processes; only the chief writes the run folder."""
     run = tmp_path / "runs" / "mw"

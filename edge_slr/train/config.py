@@ -136,6 +136,9 @@ def check_data(cfg: TrainConfig, info: DatasetInfo) -> None:
         info.shard_paths(split)  # UserError naming the available splits
         if info.splits[split].clips == 0:
             raise UserError(f"split '{split}' of {info.data_dir} has no clips")
+    if cfg.strategy == "multiworker" and info.splits[cfg.val_split].clips < cfg.batch:
+        raise UserError(f"multi-worker validation runs whole batches only, and --batch {cfg.batch} is larger than "
+                        f"the {info.splits[cfg.val_split].clips} validation clips; use a smaller --batch")
     if info.splits[cfg.train_split].clips < cfg.batch:
         raise UserError(f"--batch {cfg.batch} is larger than the {info.splits[cfg.train_split].clips} training "
                         "clips; use a smaller --batch")

@@ -115,7 +115,11 @@ def build_datasets(cfg: TrainConfig, info: DatasetInfo, distributed: bool) -> tu
         train = tf.data.Dataset.zip(train, tf.data.Dataset.random(seed=cfg.seed + 1))
         scramble = color_scramble(cfg.seed)
         train = train.map(lambda pair, rand: scramble(*pair, rand), num_parallel_calls=tf.data.AUTOTUNE)
-    val = make_dataset(info, cfg.val_split, frames=cfg.frames, size=cfg.size, batch=cfg.batch, training=False)
+    # Across workers, a last partial validation batch leaves some worker an empty batch, and oneDNN's fused
+    # convolutions fail on empty inputs ("input depth must be evenly divisible by filter depth"); distributed
+    # validation therefore drops that remainder (fewer than one batch of clips).
+    val = make_dataset(info, cfg.val_split, frames=cfg.frames, size=cfg.size, batch=cfg.batch, training=False,
+                       drop_remainder=distributed and info.splits[cfg.val_split].clips >= cfg.batch)
 
     def one_hot(clips: Any, labels: Any) -> tuple[Any, Any]:
         return clips, tf.one_hot(labels, classes)
