@@ -179,3 +179,17 @@ def test_a_resumed_run_starts_frozen_or_not_from_the_epoch_it_resumes_at():
     assert not any(layer.trainable for layer in layers)
     fresh.on_epoch_begin(2)
     assert all(layer.trainable for layer in layers)
+
+
+def test_the_mixed_precision_wrapper_keeps_the_backbone_scale():
+    """Under --mixed-precision Keras wraps the optimizer in a LossScaleOptimizer (GPU only); it must pass through."""
+    from edge_slr.train.finetune import BackboneScaledAdamW
+
+    start = np.linspace(-1.0, 1.0, 6, dtype=np.float32)
+    grad = tf.constant(np.full(6, 0.5, np.float32))
+    head, backbone = tf.Variable(start), tf.Variable(start)
+    wrapped = keras.mixed_precision.LossScaleOptimizer(BackboneScaledAdamW([head], 0.25, learning_rate=0.01,
+                                                                           weight_decay=0.0))
+    wrapped.apply_gradients([(grad, head), (grad, backbone)])
+    np.testing.assert_allclose(backbone.numpy() - start, 0.25 * (head.numpy() - start), rtol=0, atol=2e-7)
+    assert np.abs(head.numpy() - start).min() > 1e-3
