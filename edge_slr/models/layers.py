@@ -41,11 +41,22 @@ class Normalize(keras.layers.Layer):
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
 
+    #: Set by the exporter when the affine map has been folded into the first convolution
+    #: (:mod:`edge_slr.export.fold`): the layer then only casts. Not part of the config: trained models never fold.
+    folded = False
+
     def call(self, x):  # noqa: D102
         x = tf.cast(x, self.compute_dtype)
+        if self.folded:
+            return x
         scale = tf.constant([1.0 / (255.0 * s) for s in self.std], dtype=x.dtype)
         offset = tf.constant([-m / s for m, s in zip(self.mean, self.std, strict=True)], dtype=x.dtype)
         return x * scale + offset
+
+    def affine(self) -> tuple[list[float], list[float]]:
+        """Per-channel ``(scale, offset)`` of ``x * scale + offset``."""
+        return ([1.0 / (255.0 * s) for s in self.std],
+                [-m / s for m, s in zip(self.mean, self.std, strict=True)])
 
     def get_config(self) -> dict[str, Any]:  # noqa: D102
         return {**super().get_config(), "mean": list(self.mean), "std": list(self.std)}
