@@ -48,7 +48,8 @@ def _train(data: Path, out: Path, init: Path, **kw) -> list[str]:
     from edge_slr.train.trainer import train
 
     lines: list[str] = []
-    train(TrainConfig(data=data, out=out, init=init, batch=2, augment="none", **SMALL, **kw), echo=lines.append)
+    train(TrainConfig(**{**SMALL, "data": data, "out": out, "init": init, "batch": 2, "augment": "none", **kw}),
+          echo=lines.append)
     return lines
 
 
@@ -193,3 +194,12 @@ def test_the_mixed_precision_wrapper_keeps_the_backbone_scale():
     wrapped.apply_gradients([(grad, head), (grad, backbone)])
     np.testing.assert_allclose(backbone.numpy() - start, 0.25 * (head.numpy() - start), rtol=0, atol=2e-7)
     assert np.abs(head.numpy() - start).min() > 1e-3
+
+
+
+def test_a_refused_fine_tuning_run_writes_nothing(tiny_dataset, init_model, tmp_path):
+    with pytest.raises(UserError, match="does not fit this run's model"):
+        _train(tiny_dataset, tmp_path / "wide", init_model, epochs=1, width=0.5)
+    with pytest.raises(UserError, match="--freeze-stages 4 is more than the 3 residual stages of r2plus1d_small"):
+        _train(tiny_dataset, tmp_path / "deep", init_model, epochs=1, freeze_stages=4)
+    assert not (tmp_path / "wide").exists() and not (tmp_path / "deep").exists()
