@@ -399,7 +399,7 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, work: Path, cpu: dict
         if args.before is not None:
             old = args.before / path.relative_to(work)
             if old.is_file():
-                cases.append(_our_case(label, f"before: {stack}", old, signature, "--before export"))
+                cases.append(_our_case(label, f"before: {stack}", old, signature, ""))
             else:
                 log(f"--before {args.before} has no {old.relative_to(args.before)}: no before row for {stack}")
         return cases
