@@ -41,3 +41,21 @@ def test_padded_first_conv_is_left_alone():
     assert not fold_input_normalization(model)
     assert not next(layer for layer in model.layers if isinstance(layer, Normalize)).folded
     np.testing.assert_array_equal([w.numpy() for w in model.weights if "kernel" in w.name][0], kernel)
+
+
+def test_space_to_depth_stem_is_the_same_conv_and_only_for_integer_exports():
+    """cnn_lstm_basic's 7x7 stride-2 stem: SPACE_TO_DEPTH + 4x4 conv when switched on, same outputs."""
+    from edge_slr.export.fold import prefer_integer_kernels
+
+    model = _edge_with_trained_like_stats("cnn_lstm_basic", 2, 96)
+    x = np.random.default_rng(2).uniform(0, 255, (2, 96, 96, 3)).astype(np.float32)
+    plain = model(x, training=False).numpy()
+    assert "SPACE_TO_DEPTH" not in [op.name for op in parse_model(convert_clip_model(model, x.shape, "fp32"),
+                                                                   "fp32").subgraphs[0].operators]
+    assert prefer_integer_kernels(model) == 1
+    np.testing.assert_allclose(model(x, training=False).numpy(), plain, rtol=1e-4, atol=1e-4 * np.abs(plain).max())
+    graph = parse_model(convert_clip_model(model, x.shape, "fp32"), "s2d").subgraphs[0]
+    ops = [op.name for op in graph.operators]
+    assert "SPACE_TO_DEPTH" in ops, ops
+    stem = next(op for op in graph.operators if op.name == "CONV_2D")
+    assert graph.tensors[stem.inputs[1]].shape[1:] == (4, 4, 12), graph.tensors[stem.inputs[1]].shape

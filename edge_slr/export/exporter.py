@@ -79,7 +79,7 @@ def export(cfg: ExportConfig) -> ExportReport:
     cfg.validate()
     from edge_slr.export.convert import calibration_clips, convert_clip_model, representative_from
     from edge_slr.export.edge_model import load_trained
-    from edge_slr.export.fold import fold_input_normalization
+    from edge_slr.export.fold import fold_input_normalization, prefer_integer_kernels
     from edge_slr.export.model_card import build_card
     from edge_slr.models import get_model_info
     from edge_slr.models.summary import count_flops
@@ -106,6 +106,8 @@ def export(cfg: ExportConfig) -> ExportReport:
     loaded = load_trained(cfg.source)
     if cfg.quant != "qat":  # QAT fine-tunes the edge model itself: leave its layers as trained
         fold_input_normalization(loaded.edge)
+        if fmt.needs_calibration:
+            prefer_integer_kernels(loaded.edge)
     clip_shape = (loaded.frames, loaded.size, loaded.size, 3)
     suffix = "_stream" if cfg.streaming else ""
     out = cfg.out or loaded.run_dir / "export" / f"{loaded.arch}_{cfg.quant}{suffix}.tflite"

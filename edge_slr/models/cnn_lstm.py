@@ -15,10 +15,11 @@ LSTM_MIN_FRAMES = 2
 LSTM_REASON = "a sequence model needs at least 2 frames"
 
 
-def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, padding: str = "same"):
+def _conv_bn_relu(x, filters: int, kernel: int, stride: int, name: str, padding: str = "same", conv_cls=None):
     from edge_slr.models.blocks import BN_EPSILON, BN_MOMENTUM, keras
 
-    x = keras.layers.Conv2D(filters, kernel, stride, padding=padding, use_bias=False, name=name)(x)
+    conv_cls = conv_cls or keras.layers.Conv2D
+    x = conv_cls(filters, kernel, stride, padding=padding, use_bias=False, name=name)(x)
     x = keras.layers.BatchNormalization(epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
@@ -75,13 +76,15 @@ def cnn_lstm(num_classes: int, frames: int, size: int, width: float, form: str, 
 def cnn_lstm_basic(num_classes: int, frames: int, size: int, width: float, form: str, dropout: float = 0.2):
     """Unpadded convs (0.39 GFLOPs per 128x128 frame, as in the peer benchmarks of GUIDE.md)."""
     from edge_slr.models.blocks import keras, width_of
-    from edge_slr.models.layers import UnfoldFrames
+    from edge_slr.models.layers import StemConv2D, UnfoldFrames
     from edge_slr.models.lstm import lstm_layer
 
     inputs, x = _frames_input(frames, size, form)
     for i, (filters, kernel) in enumerate([(64, 7), (128, 3), (256, 3), (512, 3)], start=1):
         filters = width_of(filters, width)
-        x = _conv_bn_relu(x, filters, kernel, 2 if i == 1 else 1, name=f"block{i}_conv", padding="valid")
+        stem = StemConv2D if i == 1 and form == "4d" else None  # the edge form's stem may run as space-to-depth
+        x = _conv_bn_relu(x, filters, kernel, 2 if i == 1 else 1, name=f"block{i}_conv", padding="valid",
+                          conv_cls=stem)
         x = _conv_bn_relu(x, filters, 1, 1, name=f"block{i}_pointwise")
         x = keras.layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
     x = keras.layers.GlobalAveragePooling2D(name="enc_pool")(x)

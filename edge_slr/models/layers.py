@@ -244,6 +244,35 @@ class SpatioTemporalConv(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="edge_slr")
+class StemConv2D(keras.layers.Conv2D):
+    """A Conv2D that an int8 export may run as SPACE_TO_DEPTH(2) plus a stride-1 conv: same weights, same sums.
+
+    For a stride-2 unpadded stem over 3 channels, XNNPACK's int8 convolution spends its time on indirection:
+    49 taps of 3 bytes per output pixel. Regrouped (the 7x7 kernel zero-padded to 8x8, 16 taps of 12 bytes),
+    it ran 2.1x faster in int8 here, interleaved. In fp32 the 1.31x extra MACs cost more than that saves: 1.3x
+    slower. So the edge form uses this layer for such stems, and the exporter switches it on for full-integer
+    formats only (:func:`edge_slr.export.fold.prefer_integer_kernels`).
+    """
+
+    #: Set by the exporter; not part of the config (a trained model never depends on it).
+    space_to_depth = False
+
+    def convolution_op(self, inputs, kernel):  # noqa: D102
+        h, w = inputs.shape[1], inputs.shape[2]
+        usable = (tuple(self.strides) == (2, 2) and self.padding == "valid" and tuple(self.dilation_rate) == (1, 1)
+                  and self.groups == 1 and h is not None and w is not None and h % 2 == 0 and w % 2 == 0)
+        if not self.space_to_depth or not usable:
+            return super().convolution_op(inputs, kernel)
+        kh, kw, c_in, c_out = kernel.shape
+        kernel = tf.pad(kernel, [[0, kh % 2], [0, kw % 2], [0, 0], [0, 0]])  # even taps; the extra ones are 0
+        kh, kw = kh + kh % 2, kw + kw % 2
+        # space_to_depth puts input pixel (2a+dy, 2b+dx, c) at (a, b, (dy*2 + dx)*c_in + c): group the kernel alike.
+        kernel = tf.reshape(kernel, (kh // 2, 2, kw // 2, 2, c_in, c_out))
+        kernel = tf.reshape(tf.transpose(kernel, (0, 2, 1, 3, 4, 5)), (kh // 2, kw // 2, 4 * c_in, c_out))
+        return tf.nn.conv2d(tf.nn.space_to_depth(inputs, 2), kernel, strides=1, padding="VALID")
+
+
+@keras.saving.register_keras_serializable(package="edge_slr")
 class FoldFrames(keras.layers.Layer):
     """``(B, T, H, W, C) -> (B*T, H, W, C)``: the 5d form's entry into a per-frame 2-D encoder."""
 
