@@ -16,7 +16,9 @@ white. A model can score by clothes and background instead of by the sign. This 
 The ``appearance`` setting is the control: a model that only ever sees still first frames. Its
 accuracy is what looks alone give on this split, so the sign's share of a score is what lies above it.
 
-Settings: ``baseline`` (the centre square of the frame, default augmentation); ``mitigated`` (a
+Settings: ``baseline`` (the centre square of the frame, default augmentation); ``signer`` (``prepare --crop
+signer``: the square around hands, head and shoulders from MediaPipe landmarks, smoothed over the clip,
+the same crop the live pipeline applies; needs the MediaPipe hand bundle); ``mitigated`` (a
 fixed upper-body box around head and hands, written as cropped copies of the videos before
 ``prepare``, so less shirt and background; plus ``--augment color``: random channel order and gray,
 so background and shirt colour are no longer stable cues); ``appearance`` (a control: every clip
@@ -61,7 +63,8 @@ RECIPES = {
 }
 
 
-SETTINGS = ("baseline", "mitigated", "appearance")
+SETTINGS = ("baseline", "signer", "mitigated", "appearance")
+HANDS_MODEL = SOURCE.parents[1] / "models" / "mediapipe" / "hand_landmarker.task"
 
 
 def session(label: str) -> str:
@@ -143,9 +146,12 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for setting in args.setting:
-        source = SOURCE if setting == "baseline" else rewrite_videos(SOURCE, args.work / f"videos_{setting}", setting)
+        rewritten = setting in ("mitigated", "appearance")
+        source = rewrite_videos(SOURCE, args.work / f"videos_{setting}", setting) if rewritten else SOURCE
         data = args.work / f"data_{setting}"
-        prepare(PrepareConfig(src=source, out=data, size=80, split="random", val=0.25, seed=0, progress=False))
+        crop = {"crop": "signer", "hands_model": HANDS_MODEL} if setting == "signer" else {}
+        prepare(PrepareConfig(src=source, out=data, size=80, split="random", val=0.25, seed=0, progress=False,
+                              **crop))
         for arch in args.arch:
             r = RECIPES[arch]
             start = time.perf_counter()
