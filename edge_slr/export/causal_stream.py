@@ -1,8 +1,11 @@
 """Streaming export of causal (2+1)D models: one-frame step signatures with explicit 4-D state.
 
-A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt - 1`` input frames as state
-``(kt-1, H, W, C)``; a layer with temporal stride ``st`` fires on the last frame of every group of ``st``
-input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``) the pattern
+A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt - 1`` input frames as state,
+one ``(1, H, W, C)`` tensor per frame (``<layer>_prev1`` the newest): a step concatenates them with the new
+frame on the channel axis for one conv, returns the new frame as ``_prev1`` and each ``_prev{i}`` as
+``_prev{i+1}`` unchanged, so the graph slices nothing (one ``(kt-1, H, W, C)`` tensor cost a CONCATENATION on
+the batch axis, a STRIDED_SLICE for the kept tail and one per tap, each a full copy). A layer with temporal
+stride ``st`` fires on the last frame of every group of ``st`` input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``) the pattern
 repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 .. phase_{P-1}`` (no control flow):
 the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W, 3)`` plus only the state it
 reads and returns ``logits`` plus only the state it writes. The head keeps a ring ``pool_ring (W, 1, 1, C)`` of the
@@ -33,6 +36,11 @@ def phase_name(p: int) -> str:
     return f"phase_{p}"
 
 
+def tap_name(layer: str, age: int) -> str:
+    """State name of the input frame a temporal conv saw ``age`` frames of its input rate ago."""
+    return f"{layer}_prev{age}"
+
+
 @dataclass
 class StreamPlan:
     """Which layers carry state, at which frame rate they run, and which phase reads/writes what."""
@@ -40,6 +48,7 @@ class StreamPlan:
     period: int
     rates: dict[str, int]  # layer name -> input period (frames between two inputs)
     states: dict[str, tuple[int, ...]] = field(default_factory=dict)  # state name -> shape
+    owners: dict[str, str] = field(default_factory=dict)  # state name -> the layer that keeps it
     reads: list[list[str]] = field(default_factory=list)
     writes: list[list[str]] = field(default_factory=list)
 
@@ -63,6 +72,7 @@ def plan_stream(edge) -> StreamPlan:
     rate_of: dict[int, int] = {id(edge.input): 1}
     rates: dict[str, int] = {}
     states: dict[str, tuple[int, ...]] = {}
+    owners: dict[str, str] = {}
     pool = None
     for layer in edge.layers[1:]:
         ins = [rate_of[id(t)] for t in _inputs_of(layer)]
@@ -72,20 +82,22 @@ def plan_stream(edge) -> StreamPlan:
         if isinstance(layer, SpatioTemporalConv):
             if not layer.causal and _is_temporal(layer):
                 raise UserError(f"{edge.name} is not causal ({layer.name}); --streaming needs a *_causal model")
-            if layer.kernel_size[0] > 1:
-                states[layer.name] = (layer.kernel_size[0] - 1, *layer.input.shape[1:])
+            for age in range(1, layer.kernel_size[0]):
+                states[tap_name(layer.name, age)] = (1, *layer.input.shape[1:])
+                owners[tap_name(layer.name, age)] = layer.name
             rate *= layer.strides[0]
         if isinstance(layer, CausalClipPool):
             pool = layer
             # 4-D (W, 1, 1, C): the GPU delegate slices only 3-D/4-D tensors
             states[RING] = (layer.window, 1, 1, int(layer.input.shape[-1]))
+            owners[RING] = layer.name
         rate_of[id(layer.output)] = rate
     if pool is None:
         raise UserError(f"{edge.name} has no causal pooling; --streaming applies to *_causal and CNN+LSTM models")
     period = rates[pool.name]
-    plan = StreamPlan(period, rates, states)
+    plan = StreamPlan(period, rates, states, owners)
     for p in range(period):
-        live = [name for name in states if (p + 1) % rates[pool.name if name == RING else name] == 0]
+        live = [name for name in states if (p + 1) % rates[owners[name]] == 0]
         plan.reads.append(sorted(set(live) | {RING}))
         plan.writes.append(sorted(live))
     return plan
@@ -115,12 +127,12 @@ def build_causal_module(edge, size: int):
             elif any(a is None for a in args):
                 out = None  # this layer's input did not fire on this phase
             elif _is_temporal(layer):
-                x = args[0]
-                window = tf.concat([state[layer.name], x], axis=0) if layer.name in plan.states else x
-                if layer.name in plan.states:
-                    new_state[layer.name] = window[1:]
+                kt = layer.kernel_size[0]
+                taps = [*(state[tap_name(layer.name, age)] for age in range(kt - 1, 0, -1)), args[0]]  # oldest first
+                for age in range(1, kt):
+                    new_state[tap_name(layer.name, age)] = taps[kt - age]
                 fires = (p + 1) % (rate * layer.strides[0]) == 0
-                out = layer.stream_step(window) if fires else None
+                out = layer.stream_step(taps) if fires else None
             else:
                 out = layer(args if len(args) > 1 else args[0], training=False)
             values[id(layer.output)] = out

@@ -193,25 +193,24 @@ class SpatioTemporalConv(keras.layers.Layer):
         kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
         return self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
 
-    def stream_step(self, window):
-        """One output frame from the newest ``kt`` input frames ``window (kt, H, W, C)``: 4-D ops only.
+    def stream_step(self, taps):
+        """One output frame from the newest ``kt`` input frames ``taps``, oldest first, each ``(1, H, W, C)``.
 
         The streaming export calls this on the frames a causal layer keeps in its state plus the new one;
-        it computes exactly one output position of :meth:`call` (same kernel, same channel order).
+        it computes exactly one output position of :meth:`call` (same kernel, same channel order), 4-D ops only.
         """
         kt, kh, kw = self.kernel_size
         _, sh, sw = self.strides
         _, ph, pw = self.padding
-        kernel = tf.cast(self.kernel, window.dtype)
-        c = window.shape[3]
-        if kt == 1:
-            y = self._conv2d(window, kernel[0], (sh, sw), (ph, pw))
-        else:
-            # Taps on the channel axis, one Conv2D: for a temporal-only kernel a 1x1 conv, i.e. one GEMM,
-            # which XNNPACK runs faster at batch 1 than a (kt, 1) conv over a (1, kt, H*W, C) layout.
-            stacked = tf.concat([window[i:i + 1] for i in range(kt)], axis=-1)  # (1, H, W, kt*C), tap-major
-            kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
-            y = self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
+        if len(taps) != kt:
+            raise ValueError(f"{self.name} needs {kt} frames, got {len(taps)}")
+        kernel = tf.cast(self.kernel, taps[0].dtype)
+        c = taps[0].shape[3]
+        # Taps on the channel axis, one Conv2D: for a temporal-only kernel a 1x1 conv, i.e. one GEMM,
+        # which XNNPACK runs faster at batch 1 than a (kt, 1) conv over a (1, kt, H*W, C) layout.
+        stacked = taps[0] if kt == 1 else tf.concat(taps, axis=-1)  # (1, H, W, kt*C), tap-major
+        kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
+        y = self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
         return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
 
     @staticmethod
