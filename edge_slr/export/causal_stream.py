@@ -1,18 +1,18 @@
 """Streaming export of causal (2+1)D models: one-frame step signatures with explicit 4-D state.
 
-A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt - 1`` input frames as state,
-one ``(1, H, W, C)`` tensor per frame (``<layer>_prev1`` the newest): a step concatenates them with the new
-frame on the channel axis for one conv, returns the new frame as ``_prev1`` and each ``_prev{i}`` as
-``_prev{i+1}`` unchanged, so the graph slices nothing (one ``(kt-1, H, W, C)`` tensor cost a CONCATENATION on
-the batch axis, a STRIDED_SLICE for the kept tail and one per tap, each a full copy). A layer with temporal
-stride ``st`` fires on the last frame of every group of ``st`` input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``) the pattern
-repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 .. phase_{P-1}`` (no control flow):
-the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W, 3)`` plus only the state it
-reads and returns ``logits`` plus only the state it writes. The head keeps a ring ``pool_ring (W, 1, 1, C)`` of the
-last ``W`` pooled positions (``W`` = positions of one training clip), so after ``T`` frames from the zero state
-the logits equal the causal full-clip model's. Every phase returns logits (from the ring), so the newest
-prediction is always available. The schedule goes into the model card (``stream``), so a runtime needs no
-architecture knowledge.
+A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt - 1`` input frames as state, one
+``(1, H, W, C)`` tensor per frame (``<layer>_prev1`` the newest): a step concatenates them with the new frame on
+the channel axis for one conv, returns the new frame as ``_prev1`` and each ``_prev{i}`` as ``_prev{i+1}``
+unchanged, so the graph slices nothing (one ``(kt-1, H, W, C)`` tensor cost a CONCATENATION on the batch axis, a
+STRIDED_SLICE for the kept tail and one per tap, each a full copy). A layer with temporal stride ``st`` fires on
+the last frame of every group of ``st`` input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for
+``r2plus1d_18``) the pattern repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 ..
+phase_{P-1}`` (no control flow): the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W,
+3)`` plus only the state it reads and returns ``logits`` plus only the state it writes. The head keeps a ring
+``pool_ring (W, 1, 1, C)`` of the last ``W`` pooled positions (``W`` = positions of one training clip), so after
+``T`` frames from the zero state the logits equal the causal full-clip model's. Every phase returns logits (from
+the ring), so the newest prediction is always available. The schedule goes into the model card (``stream``), so a
+runtime needs no architecture knowledge.
 """
 
 from __future__ import annotations
