@@ -355,8 +355,8 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, work: Path, cpu: dict
     from edge_slr.runtime.runner import TFLiteRunner
     from edge_slr.runtime.streaming import ENCODE_FRAME
 
-    # TensorFlow (exports, synth clips) runs in a child process: loaded next to PyTorch it slowed PyTorch eager
-    # 3-20x here, and our side needs no TensorFlow at run time anyway.
+    # TensorFlow (exports, synth clips) runs in a child process: the timed process holds only the runtimes being
+    # compared (our side needs no TensorFlow at run time, as on a device), not TF's thread pools and oneDNN.
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
         ours, clips = pool.submit(prepare_ours, spec, args.calib, args.val_clips, work).result()
     peer, encoder = torch_peer(spec.arch, ours.num_classes, spec.frames)
@@ -366,7 +366,7 @@ def bench_model(spec: ModelSpec, args: argparse.Namespace, work: Path, cpu: dict
                          "the architectures differ")
     log(f"[{spec.arch}] PyTorch peer: {peer_params:,} parameters (ours: {ours.params:,})")
     x = torch.from_numpy(torch_layout(clips[0], spec.arch))
-    groups: list[tuple[str, list[tuple[Case, Callable[[], object]]]]] = []
+    groups: list[tuple[str, list[tuple[Case, Callable[[], object], float | None]]]] = []
     clip_label = f"{spec.arch} clip {spec.frames}x{spec.size}x{spec.size}"
     frame_label = f"{spec.arch} one new frame {spec.size}x{spec.size}"
     runners: list[TFLiteRunner] = []
