@@ -47,6 +47,13 @@ def test_causal_stream_equals_full_clip_model_at_every_ready_frame(tiny_dataset,
             got.append(stream.logits())
         stream.reset()
         assert not stream.ready and stream.logits() is None
+        # The state lives in the runner's phase buffers: a second stream zeroes and takes them over.
+        other = open_frame_stream(classifier.runner, classifier.card)
+        with pytest.raises(RuntimeError, match="open a new stream"):
+            stream.push(frames[0])
+        for frame in frames[:FRAMES]:
+            other.push(frame)
+        np.testing.assert_allclose(other.logits(), got[FRAMES - 1], atol=1e-6)
     assert all(g is None for g in got[:FRAMES - 1])
     builder = get_model_info(arch).builder
     window = FRAMES // 4  # final positions of one training clip

@@ -23,7 +23,7 @@ import numpy as np
 
 from edge_slr.errors import UserError
 from edge_slr.runtime.model_card import ModelCard
-from edge_slr.runtime.runner import TFLiteRunner
+from edge_slr.runtime.runner import BoundSignature, TensorSpec, TFLiteRunner
 
 ENCODE_FRAME = "encode_frame"
 LSTM_STEP = "lstm_step"
@@ -126,6 +126,13 @@ class PhaseStream:
     ``schedule[n % len(schedule)]`` with the frame plus the state inputs that signature names; every output
     named like a state replaces it. No architecture knowledge here: temporal strides live in the schedule.
     Same surface as :class:`FrameStream`: ``push``, ``ready``, ``logits()``, ``reset()``.
+
+    The state lives in the phase signatures' own input buffers (:meth:`TFLiteRunner.bind`): after a phase, each
+    state it writes is copied once, straight into the input of every phase that reads it before its next
+    writer. R(2+1)D-18 at 112 px carries about 17 MB of state per frame; ``run()`` would copy it in, copy it
+    out into fresh arrays and check every input, which cost about a tenth of a step. So one stream owns its
+    runner's phase buffers: a second stream or a ``run()`` on the same runner takes them over (this one then
+    refuses to push).
     """
 
     def __init__(self, runner: TFLiteRunner, stream: dict):
@@ -137,14 +144,26 @@ class PhaseStream:
         missing = [s for s in self.schedule if s not in runner.signatures]
         if missing:
             raise UserError(f"{runner.path.name} lacks the step signature(s) {', '.join(missing)} its card names")
-        self._zero: dict[str, np.ndarray] = {}
-        self._reads: list[tuple[str, ...]] = []
-        for sig in self.schedule:
-            self._zero.update(init_state(runner, sig, (self.frame_input,)))
-            self._reads.append(state_names(runner, sig, (self.frame_input,)))
-        self._state = {k: v.copy() for k, v in self._zero.items()}
-        self._count = 0
-        self._logits: np.ndarray | None = None
+        self._phases = [runner.bind(sig) for sig in self.schedule]
+        reads = [set(state_names(runner, sig, (self.frame_input,))) for sig in self.schedule]
+        self._copies = [self._plan_copies(p, reads) for p in range(len(self.schedule))]
+        self.reset()
+
+    def _plan_copies(self, p: int, reads: list[set[str]]) -> list[tuple[str, int, bool]]:
+        """(state, reader phase, source aliases one of that reader's inputs) for each state phase ``p`` writes."""
+        period, phase = len(self._phases), self._phases[p]
+        own_inputs = {spec.index for spec in phase.inputs.values()}
+        copies = []
+        for name, spec in phase.outputs.items():
+            if name == self.logits_output or not any(name in r for r in reads):
+                continue
+            for step in range(1, period + 1):
+                q = (p + step) % period
+                if name in reads[q]:
+                    copies.append((name, q, q == p and spec.index in own_inputs))
+                if name in self._phases[q].outputs:
+                    break
+        return copies
 
     @property
     def ready(self) -> bool:
@@ -152,26 +171,53 @@ class PhaseStream:
         return self._count >= self.window
 
     def reset(self) -> None:
-        """Back to the zero state (e.g. when the signer's hands go down)."""
-        self._state = {k: v.copy() for k, v in self._zero.items()}
+        """Back to the zero state (e.g. when the signer's hands go down); takes over the runner's buffers."""
+        for phase in self._phases:
+            for name, spec in phase.inputs.items():
+                if name != self.frame_input:
+                    phase.input(name)[...] = spec.quantize(np.zeros(())) if spec.quantized else 0
+        self.runner.buffer_owner = self
         self._count = 0
-        self._logits = None
+        self._logits: np.ndarray | None = None
 
     def push(self, frame: np.ndarray) -> None:
         """Run the next phase on one preprocessed frame ``(H, W, 3)`` (or ``(1, H, W, 3)``)."""
-        frame = np.asarray(frame, dtype=np.float32)
-        if frame.ndim == 3:
-            frame = frame[None]
-        phase = self._count % len(self.schedule)
-        inputs = {self.frame_input: frame, **{name: self._state[name] for name in self._reads[phase]}}
-        out = self.runner.run(inputs, self.schedule[phase])
-        self._state.update({name: value for name, value in out.items() if name in self._state})
-        self._logits = out[self.logits_output].reshape(-1)
+        if self.runner.buffer_owner is not self:
+            raise RuntimeError("another stream or run() used this runner's phase buffers; open a new stream")
+        p = self._count % len(self._phases)
+        phase = self._phases[p]
+        spec = phase.inputs[self.frame_input]
+        frame = np.asarray(frame)
+        if frame.shape not in (spec.shape, spec.shape[1:]):
+            raise UserError(f"{self.runner.path.name}: a frame must be {spec.shape[1:]}, got {frame.shape}")
+        phase.input(self.frame_input)[...] = (spec.quantize(frame) if spec.quantized else frame).reshape(spec.shape)
+        phase.invoke()
+        # Sources that alias an input of the phase they go to are read before anything is written there.
+        held = [(name, q, phase.output(name).copy()) for name, q, alias in self._copies[p] if alias]
+        for name, q, alias in self._copies[p]:
+            if not alias:
+                _transfer(phase.outputs[name], phase.output(name), self._phases[q], name)
+        for name, q, value in held:
+            _transfer(phase.outputs[name], value, self._phases[q], name)
+        logits = phase.output(self.logits_output)
+        out_spec = phase.outputs[self.logits_output]
+        self._logits = (out_spec.dequantize(logits) if out_spec.quantized else logits.astype(np.float32)).reshape(-1)
         self._count += 1
 
     def logits(self) -> np.ndarray | None:
         """Logits ``(num_classes,)`` over the newest clip-long span, or None before a full clip."""
         return self._logits if self.ready else None
+
+
+def _transfer(src: TensorSpec, value: np.ndarray, phase: BoundSignature, name: str) -> None:
+    """Copy one state output into a phase's input: as is when both hold the same numbers the same way, else
+    through real values (float <-> quantized, or two different scales)."""
+    dst = phase.inputs[name]
+    same = src.dtype == dst.dtype and (src.scale, src.zero_point) == (dst.scale, dst.zero_point)
+    if not same:
+        real = src.dequantize(value) if src.quantized else value
+        value = dst.quantize(real) if dst.quantized else real
+    np.copyto(phase.input(name), value, casting="unsafe")
 
 
 def open_frame_stream(runner: TFLiteRunner, card: ModelCard) -> FrameStream | PhaseStream:
