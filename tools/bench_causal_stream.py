@@ -1,11 +1,15 @@
 """Cost per new frame of a causal streaming export vs the full-clip export of the same run, side by side.
 
-Exports one run twice (full clip, ``--streaming``), then times in one process, 2 threads, XNNPACK:
-the whole clip, and each phase signature through :class:`~edge_slr.runtime.streaming.PhaseStream.push`
-(host overhead included). Prints clip latency / frames, per-phase medians, mean over phases, worst phase,
-and frames per second reached. Untrained weights (graph cost does not depend on them) unless --run is given.
+Exports one run twice (full clip, ``--streaming``; ``--reuse`` keeps exports already on disk), then times in
+one process, 2 threads, XNNPACK, in interleaved rounds (the machine is shared: load drifts hit every case alike):
+each round runs the whole clip once and one full period of phase signatures through
+:class:`~edge_slr.runtime.streaming.PhaseStream.push` (host copies included) on each stream, in a rotating order.
+``--compare`` adds other streaming exports of the same model (e.g. written by an earlier commit) to the same
+rounds. Prints clip latency / frames, per-phase medians, mean over phases, worst phase, and new frames per
+second. Untrained weights (graph cost does not depend on them) unless --run is given.
 
-    .venv/bin/python tools/bench_causal_stream.py --arch r2plus1d_18_causal --frames 16 --size 112 --width 1
+    .venv/bin/python tools/bench_causal_stream.py --arch r2plus1d_18_causal --frames 16 --size 112 --width 1 \\
+        --data runs/pb_final/prepared_112 --quant int8
 """
 
 from __future__ import annotations
@@ -19,28 +23,25 @@ from pathlib import Path
 import numpy as np
 
 
-def _median_ms(fn, runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--arch", default="r2plus1d_small_causal")
+    parser.add_argument("--arch", default="r2plus1d_small_causal", help="a *_causal architecture")
     parser.add_argument("--run", type=Path, help="a trained run folder (default: an untrained one in --work)")
-    parser.add_argument("--data", type=Path, default=Path("runs/causal_acc/data"), help="prepared dataset (labels)")
-    parser.add_argument("--work", type=Path, default=Path("runs/bench_causal"))
-    parser.add_argument("--frames", type=int, default=16)
-    parser.add_argument("--size", type=int, default=48)
-    parser.add_argument("--width", type=float, default=0.25)
-    parser.add_argument("--quant", default="fp32")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=20, help="timed runs per clip / per phase")
+    parser.add_argument("--data", type=Path, default=Path("runs/causal_acc/data"),
+                        help="prepared dataset (labels; int8 calibration: its stored frames must be >= --size)")
+    parser.add_argument("--work", type=Path, default=Path("runs/bench_causal"), help="where untrained runs go")
+    parser.add_argument("--frames", type=int, default=16, help="clip frames of the untrained run")
+    parser.add_argument("--size", type=int, default=48, help="frame size of the untrained run")
+    parser.add_argument("--width", type=float, default=0.25, help="width multiplier of the untrained run")
+    parser.add_argument("--quant", default="fp32", help="export format of both files (fp32, fp16, dynamic, int8)")
+    parser.add_argument("--threads", type=int, default=2, help="interpreter threads")
+    parser.add_argument("--rounds", type=int, default=20, help="timed rounds (one clip + one period per stream)")
+    parser.add_argument("--reuse", action="store_true", help="keep exports already in the run's export folder")
+    parser.add_argument("--compare", type=Path, action="append", default=[],
+                        help="another streaming export of the same model to time in the same rounds (repeatable)")
     args = parser.parse_args(argv)
+
+    from tqdm import tqdm
 
     from edge_slr.export.exporter import ExportConfig, export
     from edge_slr.runtime.clip_classifier import ClipClassifier
@@ -52,37 +53,67 @@ def main(argv: list[str] | None = None) -> int:
         run = args.work / f"{args.arch}_{args.frames}x{args.size}_w{args.width:g}"
         if not (run / "best.keras").is_file():
             init_run(run, args.arch, args.data, frames=args.frames, size=args.size, width=args.width)
-    paths = {}
+    paths = []
     for streaming in (False, True):
-        report = export(ExportConfig(source=run, quant=args.quant, streaming=streaming, val_clips=0, calib=8,
-                                     calib_data=args.data, threads=args.threads))
-        paths[streaming] = report.path
+        out = run / "export" / f"{args.arch}_{args.quant}{'_stream' if streaming else ''}.tflite"
+        if not (args.reuse and out.is_file()):
+            export(ExportConfig(source=run, quant=args.quant, streaming=streaming, val_clips=0, calib=8,
+                                calib_data=args.data, threads=args.threads, out=out))
+        paths.append(out)
+    paths += args.compare
     rng = np.random.default_rng(0)
-    with ClipClassifier(paths[False], num_threads=args.threads) as full, \
-            ClipClassifier(paths[True], num_threads=args.threads) as streamed:
+    models = [ClipClassifier(p, num_threads=args.threads) for p in paths]
+    try:
+        full, streamed = models[0], models[1:]
         frames, size = full.card.frames, full.card.size
         clip = rng.uniform(0, 255, (frames, size, size, 3)).astype(np.float32)
-        full.predict(clip)  # warm-up
-        clip_ms = _median_ms(lambda: full.predict(clip), args.runs)
-        stream = open_frame_stream(streamed.runner, streamed.card)
-        period = len(stream.schedule)
-        per_phase = [[] for _ in range(period)]
-        for i in range(period * (args.runs + 1)):
-            start = time.perf_counter()
-            stream.push(clip[i % frames])
-            if i >= period:  # first pass is warm-up
-                per_phase[i % period].append(time.perf_counter() - start)
-        phase_ms = [1e3 * statistics.median(t) for t in per_phase]
-        clip_ms_2 = _median_ms(lambda: full.predict(clip), args.runs)  # again, after: load drifts
-    clip_ms = min(clip_ms, clip_ms_2)
-    mean_ms = sum(phase_ms) / period
+        streams = [open_frame_stream(m.runner, m.card) for m in streamed]
+        cases = [lambda: full.predict(clip)]
+        per_phase = []
+        for stream in streams:
+            times: list[list[float]] = [[] for _ in stream.schedule]
+            per_phase.append(times)
+            cases.append(lambda s=stream, t=times: _period(s, clip, t))
+        for case in cases:  # warm-up: XNNPACK packs weights on the first invoke
+            case()
+        for times in per_phase:
+            for t in times:
+                t.clear()
+        clip_times = []
+        for r in tqdm(range(args.rounds), desc="rounds", unit="round", leave=False):
+            for k in range(len(cases)):
+                c = (k + r) % len(cases)
+                if c == 0:
+                    start = time.perf_counter()
+                    cases[0]()
+                    clip_times.append(time.perf_counter() - start)
+                else:
+                    cases[c]()
+    finally:
+        for m in models:
+            m.close()
+    clip_ms = 1e3 * statistics.median(clip_times)
     per_frame = clip_ms / frames
-    print(f"\n{args.arch} {args.quant} {frames}x{size}x{size} width {args.width:g}, {args.threads} threads")
-    print(f"full clip: {clip_ms:.2f} ms median -> {per_frame:.2f} ms per frame ({1e3 / clip_ms:.1f} clips/s)")
-    print("phases:   " + ", ".join(f"{stream.schedule[p]} {ms:.2f} ms" for p, ms in enumerate(phase_ms)))
-    print(f"stream:   mean {mean_ms:.2f} ms per new frame = {mean_ms / per_frame:.2f}x clip/frames; worst phase "
-          f"{max(phase_ms):.2f} ms ({stream.schedule[int(np.argmax(phase_ms))]}); {1e3 / mean_ms:.1f} new frames/s")
+    print(f"\n{args.arch} {args.quant} {frames}x{size}x{size} width {args.width:g}, {args.threads} threads, "
+          f"{args.rounds} interleaved rounds")
+    print(f"full clip {paths[0].name}: {clip_ms:.2f} ms median -> {per_frame:.2f} ms per frame "
+          f"({1e3 / clip_ms:.1f} clips/s)")
+    for path, stream, times in zip(paths[1:], streams, per_phase, strict=True):
+        phase_ms = [1e3 * statistics.median(t) for t in times]
+        mean_ms = sum(phase_ms) / len(phase_ms)
+        worst = int(np.argmax(phase_ms))
+        print(f"stream {path.name}: mean {mean_ms:.2f} ms per new frame = {mean_ms / per_frame:.2f}x clip/frames; "
+              f"worst phase {stream.schedule[worst]} {phase_ms[worst]:.2f} ms; {1e3 / mean_ms:.1f} new frames/s")
+        print("  phases: " + ", ".join(f"{stream.schedule[p]} {ms:.2f}" for p, ms in enumerate(phase_ms)))
     return 0
+
+
+def _period(stream, clip: np.ndarray, times: list[list[float]]) -> None:
+    """One push per phase, each timed (the frames cycle through the clip)."""
+    for p in range(len(stream.schedule)):
+        start = time.perf_counter()
+        stream.push(clip[p % len(clip)])
+        times[p].append(time.perf_counter() - start)
 
 
 if __name__ == "__main__":
