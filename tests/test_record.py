@@ -284,7 +284,7 @@ def test_a_folder_of_unlisted_videos_or_a_foreign_csv_is_refused(tmp_path, index
     foreign.mkdir()
     (foreign / "manifest.csv").write_text("file,class\nx.mp4,a\n")
     for folder, message in ((videos, "holds videos (hello/take1.mp4, ...) but no manifest.csv"),
-                            (foreign, "has no path and label column")):
+                            (foreign, "missing column(s) path, label; it is not an edge-slr manifest")):
         assert main(["record", str(folder), "--signs", "a", "--clips", "1", "--signer", "me", "--source", "synth",
                      "--headless"]) == 2
         err = capsys.readouterr().err.strip().splitlines()

@@ -146,17 +146,23 @@ def _list_csl(src: Path) -> SourceListing:
     return SourceListing("csl", src, tuple(names), tuple(clips))
 
 
-def _list_manifest(src: Path) -> SourceListing:
-    csv_path = src if src.is_file() else src / MANIFEST_NAME
-    root = csv_path.parent
+def read_manifest(csv_path: Path, remedy: str = "a manifest needs path,label and may have signer,split"
+                  ) -> tuple[list[str], list[dict[str, str]]]:
+    """The manifest's column names and rows (names and values stripped); one line naming ``remedy`` when the
+    ``path`` or ``label`` column is missing. Shared by ``prepare`` (and ``stitch`` through it) and ``record``."""
     with csv_path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in reader.fieldnames or []]
         missing = [c for c in ("path", "label") if c not in columns]
         if missing:
-            raise UserError(f"{csv_path}: missing column(s) {', '.join(missing)}; "
-                            "a manifest needs path,label and may have signer,split")
-        rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+            raise UserError(f"{csv_path}: missing column(s) {', '.join(missing)}; {remedy}")
+        return columns, [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+
+
+def _list_manifest(src: Path) -> SourceListing:
+    csv_path = src if src.is_file() else src / MANIFEST_NAME
+    root = csv_path.parent
+    _, rows = read_manifest(csv_path)
     clips: list[ClipSource] = []
     for lineno, row in enumerate(rows, 2):
         if not row["path"] or not row["label"]:

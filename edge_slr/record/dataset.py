@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_slr.data.layouts import MANIFEST_NAME
+from edge_slr.data.layouts import MANIFEST_NAME, read_manifest
 from edge_slr.data.video import VIDEO_EXTENSIONS
 from edge_slr.errors import UserError
 from edge_slr.utils.atomic import write_text
@@ -139,14 +139,8 @@ class RecordFolder:
         """The manifest's columns (ours added when missing) and rows; one line if it is not a manifest."""
         if not self.manifest.is_file():
             return list(MANIFEST_COLUMNS), []
-        with self.manifest.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            missing = [c for c in ("path", "label") if c not in columns]
-            if missing:
-                raise UserError(f"{self.manifest} has no {' and '.join(missing)} column; it is not an edge-slr "
-                                "manifest (path,label[,signer][,split]); record into another folder")
-            rows = [{k.strip(): (v or "").strip() for k, v in r.items() if k is not None} for r in reader]
+        columns, rows = read_manifest(self.manifest, "it is not an edge-slr manifest (path,label[,signer][,split]); "
+                                      "record into another folder")
         return columns + [c for c in MANIFEST_COLUMNS if c not in columns], rows
 
 
