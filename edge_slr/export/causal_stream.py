@@ -41,6 +41,21 @@ def tap_name(layer: str, age: int) -> str:
     return f"{layer}_prev{age}"
 
 
+def sum_name(layer: str, ahead: int) -> str:
+    """State name of the part of a temporal conv's output ``ahead`` inputs from now that past inputs already gave."""
+    return f"{layer}_acc{ahead}"
+
+
+def _keeps_sums(layer) -> bool:
+    """Whether a temporal conv streams pending output sums instead of past inputs: a temporal-only kernel at
+    temporal stride 1 whose output is narrower than its input (the (2+1)D blocks: mid -> planes channels), so
+    the state is smaller (R(2+1)D-18 layer1: 64 instead of 144 channels per kept frame) and no tap
+    concatenation is needed. Equal function: output ``t`` is ``sum_i W_i x_{t-kt+1+i}`` either way."""
+    kt, kh, kw = layer.kernel_size
+    return (kt > 1 and kh == kw == 1 and tuple(layer.strides) == (1, 1, 1) and tuple(layer.padding[1:]) == (0, 0)
+            and layer.filters < int(layer.input.shape[-1]))
+
+
 @dataclass
 class StreamPlan:
     """Which layers carry state, at which frame rate they run, and which phase reads/writes what."""
@@ -83,8 +98,12 @@ def plan_stream(edge) -> StreamPlan:
             if not layer.causal and _is_temporal(layer):
                 raise UserError(f"{edge.name} is not causal ({layer.name}); --streaming needs a *_causal model")
             for age in range(1, layer.kernel_size[0]):
-                states[tap_name(layer.name, age)] = (1, *layer.input.shape[1:])
-                owners[tap_name(layer.name, age)] = layer.name
+                if _keeps_sums(layer):
+                    name, shape = sum_name(layer.name, age), (1, *layer.input.shape[1:3], layer.filters)
+                else:
+                    name, shape = tap_name(layer.name, age), (1, *layer.input.shape[1:])
+                states[name] = shape
+                owners[name] = layer.name
             rate *= layer.strides[0]
         if isinstance(layer, CausalClipPool):
             pool = layer
@@ -103,6 +122,23 @@ def plan_stream(edge) -> StreamPlan:
     return plan
 
 
+def _only_batchnorm_after(layer):
+    """The BatchNormalization that is ``layer``'s only consumer, else None."""
+    from edge_slr.utils.tf_env import import_tf
+
+    _, keras = import_tf()
+    after = [node.outbound_layer for node in layer._outbound_nodes]
+    return after[0] if len(after) == 1 and isinstance(after[0], keras.layers.BatchNormalization) else None
+
+
+def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
+    """Inference BatchNormalization as ``x * scale + shift`` per channel."""
+    gamma = bn.gamma.numpy() if bn.scale else np.ones(bn.moving_mean.shape, np.float32)
+    beta = bn.beta.numpy() if bn.center else np.zeros(bn.moving_mean.shape, np.float32)
+    scale = gamma / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+    return scale.astype(np.float32), (beta - bn.moving_mean.numpy() * scale).astype(np.float32)
+
+
 def build_causal_module(edge, size: int):
     """A ``tf.Module`` with one tf.function per phase, reusing the trained 4-D layers themselves."""
     tf, _ = import_tf()
@@ -110,6 +146,10 @@ def build_causal_module(edge, size: int):
 
     plan = plan_stream(edge)
     frame_spec = tf.TensorSpec((1, size, size, 3), tf.float32, name=FRAME)
+    # BatchNormalizations folded into the sum-keeping conv before them: conv name -> (scale, shift)
+    affine = {layer.name: _bn_affine(bn) for layer in edge.layers if _is_temporal(layer) and _keeps_sums(layer)
+              for bn in [_only_batchnorm_after(layer)] if bn is not None}
+    folded = {_only_batchnorm_after(layer).name for layer in edge.layers if layer.name in affine}
 
     def step(p: int, frame, state: dict[str, Any]) -> dict[str, Any]:
         values = {id(edge.input): frame}
@@ -126,6 +166,14 @@ def build_causal_module(edge, size: int):
                 out = tf.reshape(tf.reduce_mean(ring, axis=0, keepdims=True), (1, -1))
             elif any(a is None for a in args):
                 out = None  # this layer's input did not fire on this phase
+            elif layer.name in folded:
+                out = args[0]  # applied inside the sum-keeping conv before it
+            elif _is_temporal(layer) and _keeps_sums(layer):
+                kt = layer.kernel_size[0]
+                sums = [state[sum_name(layer.name, ahead)] for ahead in range(1, kt)]
+                scale, shift = affine.get(layer.name, (None, None))
+                out, pending = layer.stream_sums(args[0], sums, scale, shift)
+                new_state.update({sum_name(layer.name, ahead): v for ahead, v in enumerate(pending, start=1)})
             elif _is_temporal(layer):
                 kt = layer.kernel_size[0]
                 taps = [*(state[tap_name(layer.name, age)] for age in range(kt - 1, 0, -1)), args[0]]  # oldest first

@@ -213,6 +213,31 @@ class SpatioTemporalConv(keras.layers.Layer):
         y = self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
         return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
 
+    def stream_sums(self, x, sums, scale=None, shift=None):
+        """Streaming form for a temporal-only, temporal-stride-1 kernel that keeps pending output sums.
+
+        ``sums[j-1]`` ``(1, H, W, filters)`` is what the past inputs contribute to the output ``j`` inputs from
+        now. Returns this input's output frame and the new sums: ``y = W_last x + sums[0]`` and
+        ``sums'[j-1] = W_{kt-1-j} x + sums[j]`` (the last one ``W_0 x``), one 1x1 conv per tap. ``scale`` and
+        ``shift`` (per output channel) fold an affine map that follows, e.g. an inference BatchNormalization:
+        the kernel is scaled (so the sums are kept in scaled units) and the shift becomes the output conv's bias,
+        since the ADDs between the convs and that map would keep a converter from folding it.
+        """
+        kt = self.kernel_size[0]
+        if len(sums) != kt - 1:
+            raise ValueError(f"{self.name} needs {kt - 1} pending sums, got {len(sums)}")
+        kernel = tf.cast(self.kernel, x.dtype)  # (kt, 1, 1, C, F)
+        bias = tf.cast(self.bias, x.dtype) if self.bias is not None else None
+        if scale is not None:
+            kernel = kernel * tf.cast(scale, x.dtype)
+            bias = bias * tf.cast(scale, x.dtype) if bias is not None else None
+        if shift is not None:
+            bias = tf.cast(shift, x.dtype) if bias is None else bias + tf.cast(shift, x.dtype)
+        parts = [tf.nn.conv2d(x, kernel[i], strides=1, padding="VALID") for i in range(kt)]  # tap i, oldest first
+        newest = parts[kt - 1] if bias is None else tf.nn.bias_add(parts[kt - 1], bias)
+        pending = [parts[kt - 1 - j] + sums[j] for j in range(1, kt - 1)] + [parts[0]]
+        return newest + sums[0], pending
+
     @staticmethod
     def _conv2d(x, kernel, strides, padding):
         ph, pw = padding
