@@ -4,15 +4,18 @@ A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt
 ``(1, H, W, C)`` tensor per frame (``<layer>_prev1`` the newest): a step concatenates them with the new frame on
 the channel axis for one conv, returns the new frame as ``_prev1`` and each ``_prev{i}`` as ``_prev{i+1}``
 unchanged, so the graph slices nothing (one ``(kt-1, H, W, C)`` tensor cost a CONCATENATION on the batch axis, a
-STRIDED_SLICE for the kept tail and one per tap, each a full copy). A layer with temporal stride ``st`` fires on
-the last frame of every group of ``st`` input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for
-``r2plus1d_18``) the pattern repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 ..
-phase_{P-1}`` (no control flow): the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W,
-3)`` plus only the state it reads and returns ``logits`` plus only the state it writes. The head keeps a ring
-``pool_ring (W, 1, 1, C)`` of the last ``W`` pooled positions (``W`` = positions of one training clip), so after
-``T`` frames from the zero state the logits equal the causal full-clip model's. Every phase returns logits (from
-the ring), so the newest prediction is always available. The schedule goes into the model card (``stream``), so a
-runtime needs no architecture knowledge.
+STRIDED_SLICE for the kept tail and one per tap, each a full copy). A temporal-only conv at temporal stride 1 whose
+output is narrower than its input (the (2+1)D blocks' mid -> planes convs) keeps instead what the past inputs owe
+its next ``kt - 1`` outputs (``<layer>_acc1`` .. ``_acc{kt-1}``, output channels, its BatchNormalization folded
+in): one 1x1 conv per tap and ADDs, no concatenation, and less state (R(2+1)D-18 layer1: 64 instead of 144 channels
+per kept frame), the same function. A layer with temporal stride ``st`` fires on the last frame of every group of
+``st`` input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``) the pattern
+repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 .. phase_{P-1}`` (no control flow):
+the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W, 3)`` plus only the state it reads
+and returns ``logits`` plus only the state it writes. The head keeps a ring ``pool_ring (W, 1, 1, C)`` of the last
+``W`` pooled positions (``W`` = positions of one training clip), so after ``T`` frames from the zero state the
+logits equal the causal full-clip model's. Every phase returns logits (from the ring), so the newest prediction is
+always available. The schedule goes into the model card (``stream``), so a runtime needs no architecture knowledge.
 """
 
 from __future__ import annotations
