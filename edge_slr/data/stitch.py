@@ -32,7 +32,6 @@ NumPy and OpenCV only: it runs with the ``live`` extra.
 from __future__ import annotations
 
 import argparse
-import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +44,7 @@ from tqdm import tqdm
 from edge_slr.data.layouts import ClipSource, SourceListing, list_clips
 from edge_slr.data.split import SPLIT_MODES, assign_splits
 from edge_slr.data.stream_truth import StreamTruth, TruthSign, write_stream_truth
-from edge_slr.data.synth import write_video
+from edge_slr.data.synth import parse_size, write_video
 from edge_slr.data.video import UnreadableClip, is_still, quiet_ffmpeg, read_clip
 from edge_slr.errors import UserError, unknown_choice
 from edge_slr.utils.atomic import atomic_path
@@ -57,10 +56,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")  # containers OpenCV's mp4v writer fil
 
 def parse_frame_size(text: str) -> tuple[int, int]:
     """``"WxH"`` -> (width, height), even numbers of 32..4096 pixels; a :class:`UserError` otherwise."""
-    match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
-    if not match:
-        raise UserError(f"--frame-size must be WIDTHxHEIGHT in pixels, e.g. 640x480, got '{text}'")
-    size = int(match.group(1)), int(match.group(2))
+    size = parse_size(text, "--frame-size", "640x480")
     if any(not 32 <= v <= 4096 or v % 2 for v in size):
         raise UserError(f"--frame-size needs even widths and heights from 32 to 4096 pixels, got {text}")
     return size

@@ -115,11 +115,11 @@ class SynthClip:
     hands: np.ndarray
 
 
-def parse_size(text: str) -> tuple[int, int]:
-    """``"WxH"`` -> (width, height); a :class:`UserError` for anything else."""
+def parse_size(text: str, flag: str = "--size", example: str = "112x112") -> tuple[int, int]:
+    """``"WxH"`` -> (width, height); a :class:`UserError` naming ``flag`` for anything else."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", text)
     if not match:
-        raise UserError(f"--size must be WIDTHxHEIGHT in pixels, e.g. 112x112, got '{text}'")
+        raise UserError(f"{flag} must be WIDTHxHEIGHT in pixels, e.g. {example}, got '{text}'")
     return int(match.group(1)), int(match.group(2))
 
 
