@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edge_slr.models.registry import register_model
+from edge_slr.models.registry import LOGITS_LAYER, register_model
 
 
 @register_model("cnn3d", "3d", "3 Conv3D layers (32/48/48, 3x7x7/3x7x7/3x5x5, stride 2) + FC 512 -> 256",
@@ -20,5 +20,5 @@ def cnn3d(num_classes: int, frames: int, size: int, width: float, form: str, dro
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
     x = keras.layers.Dense(width_of(256, width), activation="relu", name="fc2")(x)
-    outputs = keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    outputs = keras.layers.Dense(num_classes, dtype="float32", name=LOGITS_LAYER)(x)
     return keras.Model(inputs, outputs, name="cnn3d")

@@ -9,7 +9,7 @@ its LSTMs are :class:`~edge_slr.models.lstm.ExplicitLSTM` (no fused LSTM op).
 
 from __future__ import annotations
 
-from edge_slr.models.registry import register_model
+from edge_slr.models.registry import LOGITS_LAYER, register_model
 
 LSTM_MIN_FRAMES = 2
 LSTM_REASON = "a sequence model needs at least 2 frames"
@@ -43,7 +43,7 @@ def _classifier(x, num_classes: int, dropout: float):
 
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    return keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.layers.Dense(num_classes, dtype="float32", name=LOGITS_LAYER)(x)
 
 
 @register_model("cnn_lstm", "lstm", "4 Conv2D layers per frame -> LSTM -> residual block -> LSTM",

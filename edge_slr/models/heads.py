@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from edge_slr.models.blocks import CausalClipPool, Clip, ClipGlobalAvgPool
+from edge_slr.models.registry import LOGITS_LAYER
 from edge_slr.utils.tf_env import import_tf
 
 tf, keras = import_tf()
@@ -19,4 +20,4 @@ def pooled_logits(clip: Clip, num_classes: int, dropout: float, pool_window: int
         x = ClipGlobalAvgPool(clip.form, clip.frames, name="pool")(clip.x)
     if dropout:
         x = keras.layers.Dropout(dropout, name="dropout")(x)
-    return keras.layers.Dense(num_classes, dtype="float32", name="logits")(x)
+    return keras.layers.Dense(num_classes, dtype="float32", name=LOGITS_LAYER)(x)

@@ -33,10 +33,12 @@ from typing import Any
 import numpy as np
 
 from edge_slr.errors import UserError, unknown_choice
+from edge_slr.models.registry import LOGITS_LAYER
 
 ARCHS = ("r2plus1d_18", "r3d_18")
 # Where a full training checkpoint keeps its model's state_dict (torchvision's references: "model").
 CHECKPOINT_KEYS = ("state_dict", "model", "model_state_dict", "model_state", "net")
+HEAD_PREFIX = "fc"  # torchvision's classification head (ours: LOGITS_LAYER)
 # Our layer name -> torchvision module path (regex substitution); one table serves both architectures.
 _NAME_MAP = (
     (r"^stem_s$", "stem.0"), (r"^stem_s_bn$", "stem.1"), (r"^stem_t$", "stem.3"), (r"^stem_t_bn$", "stem.4"),
@@ -48,9 +50,8 @@ _NAME_MAP = (
     (r"^layer(\d)_(\d+)_conv(\d)_bn$", r"layer\1.\2.conv\3.1"),
     (r"^layer(\d)_(\d+)_down$", r"layer\1.\2.downsample.0"),
     (r"^layer(\d)_(\d+)_down_bn$", r"layer\1.\2.downsample.1"),
-    (r"^logits$", "fc"),
+    (rf"^{LOGITS_LAYER}$", HEAD_PREFIX),
 )
-HEAD_LAYER, HEAD_PREFIX = "logits", "fc"
 _LISTED = 4  # how many keys a refusal names
 
 
@@ -210,7 +211,7 @@ def load_torchvision_weights(model: Any, state: dict[str, np.ndarray], arch: str
                 ([f"{len(unexpected)} unknown key(s) ({_listed(unexpected)})"] if unexpected else [])
         raise UserError(f"{source} does not fit {arch}: {'; '.join(parts)}; is it a torchvision {arch} state_dict?")
     for layer, pairs in plan:
-        if layer.name == HEAD_LAYER and not keep_head:
+        if layer.name == LOGITS_LAYER and not keep_head:
             continue
         values = [convert(state[key]) for key, convert in pairs]
         for (key, _), value, weight in zip(pairs, values, layer.weights, strict=True):

@@ -19,6 +19,7 @@ from edge_slr.errors import UserError, unknown_choice
 MAX_WIDTH = 4.0
 FORMS = ("5d", "4d")
 # Mean/std used by every model's input normalization (Kinetics-400 statistics, as torchvision's video models).
+LOGITS_LAYER = "logits"  # the Dense classification layer of every architecture (import, --init, freezing)
 KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
 KINETICS_STD = (0.22803, 0.22145, 0.216989)
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from edge_slr.errors import UserError
+from edge_slr.models.registry import LOGITS_LAYER
 from edge_slr.utils.tf_env import import_tf
 
 tf, keras = import_tf()
 
-HEAD_LAYER = "logits"  # the Dense classification layer of every registered architecture
 _STAGE = re.compile(r"^layer(\d+)_")
 _LISTED = 3  # how many layer names a message shows
 
@@ -75,7 +75,7 @@ def load_init(target: Any, source: Path) -> InitReport:
         theirs = [tuple(w.shape) for w in found.weights] if found is not None else None
         if shapes == theirs:
             copies.append((layer, found))
-        elif layer.name == HEAD_LAYER:
+        elif layer.name == LOGITS_LAYER:
             classes = f"{theirs[-1][0]} classes" if theirs else "no head"
             head_skipped = (f"head not loaded: {source.name} has {classes}, this run {shapes[-1][0]}; "
                             "it starts fresh")
@@ -86,7 +86,7 @@ def load_init(target: Any, source: Path) -> InitReport:
                         f"({_listed(mismatched)}); --init needs the same architecture and --width")
     for layer, found in copies:
         layer.set_weights(found.get_weights())
-    used = {layer.name for layer, _ in copies} | {HEAD_LAYER}
+    used = {layer.name for layer, _ in copies} | {LOGITS_LAYER}
     return InitReport(len(copies), head_skipped, [name for name in init if name not in used])
 
 

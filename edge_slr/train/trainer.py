@@ -29,10 +29,10 @@ import numpy as np
 from edge_slr.data.info import DatasetInfo, load_dataset_info
 from edge_slr.data.pipeline import AugmentConfig, make_dataset
 from edge_slr.models import create_model
+from edge_slr.models.registry import LOGITS_LAYER
 from edge_slr.train.callbacks import EpochTimer, RunRecorder, TensorBoardScalars, read_history
 from edge_slr.train.config import TrainConfig, check_data
 from edge_slr.train.finetune import (
-    HEAD_LAYER,
     BackboneScaledAdamW,
     StageFreezer,
     frozen_layers,
@@ -153,7 +153,7 @@ def build_training_model(cfg: TrainConfig, classes: int) -> Any:
 
 
 def _compile(model: Any, cfg: TrainConfig, schedule: WarmupCosine, classes: int) -> None:
-    head = [w for layer in weighted_layers(model) if layer.name == HEAD_LAYER for w in layer.trainable_weights]
+    head = [w for layer in weighted_layers(model) if layer.name == LOGITS_LAYER for w in layer.trainable_weights]
     optimizer = BackboneScaledAdamW(head, cfg.backbone_lr_scale, learning_rate=schedule,
                                     weight_decay=cfg.weight_decay)
     optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta"])
