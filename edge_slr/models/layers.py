@@ -49,8 +49,7 @@ class Normalize(keras.layers.Layer):
         x = tf.cast(x, self.compute_dtype)
         if self.folded:
             return x
-        scale = tf.constant([1.0 / (255.0 * s) for s in self.std], dtype=x.dtype)
-        offset = tf.constant([-m / s for m, s in zip(self.mean, self.std, strict=True)], dtype=x.dtype)
+        scale, offset = (tf.constant(v, dtype=x.dtype) for v in self.affine())
         return x * scale + offset
 
     def affine(self) -> tuple[list[float], list[float]]:
@@ -189,9 +188,13 @@ class SpatioTemporalConv(keras.layers.Layer):
         # Full kernel: gather the kt neighbours of each output frame on the channel axis.
         taps = temporal_taps(seq, padded, t_out, kt, st, 0)  # kt tensors of (B, T_out, H*W, C)
         stacked = taps[0] if kt == 1 else tf.concat(taps, axis=-1)
-        stacked = tf.reshape(stacked, (-1, h, w, kt * c))
-        kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
-        return self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
+        return self._taps_conv2d(tf.reshape(stacked, (-1, h, w, kt * c)), kernel)
+
+    def _taps_conv2d(self, stacked, kernel):
+        """The full kernel as one Conv2D over ``stacked``: the ``kt`` taps on the channel axis, tap-major."""
+        kt, kh, kw = self.kernel_size
+        kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, int(stacked.shape[-1]), self.filters))
+        return self._conv2d(stacked, kernel2d, self.strides[1:], self.padding[1:])
 
     def stream_step(self, taps):
         """One output frame from the newest ``kt`` input frames ``taps``, oldest first, each ``(1, H, W, C)``.
@@ -199,18 +202,13 @@ class SpatioTemporalConv(keras.layers.Layer):
         The streaming export calls this on the frames a causal layer keeps in its state plus the new one;
         it computes exactly one output position of :meth:`call` (same kernel, same channel order), 4-D ops only.
         """
-        kt, kh, kw = self.kernel_size
-        _, sh, sw = self.strides
-        _, ph, pw = self.padding
+        kt = self.kernel_size[0]
         if len(taps) != kt:
             raise ValueError(f"{self.name} needs {kt} frames, got {len(taps)}")
-        kernel = tf.cast(self.kernel, taps[0].dtype)
-        c = taps[0].shape[3]
         # Taps on the channel axis, one Conv2D: for a temporal-only kernel a 1x1 conv, i.e. one GEMM,
         # which XNNPACK runs faster at batch 1 than a (kt, 1) conv over a (1, kt, H*W, C) layout.
         stacked = taps[0] if kt == 1 else tf.concat(taps, axis=-1)  # (1, H, W, kt*C), tap-major
-        kernel2d = tf.reshape(tf.transpose(kernel, (1, 2, 0, 3, 4)), (kh, kw, kt * c, self.filters))
-        y = self._conv2d(stacked, kernel2d, (sh, sw), (ph, pw))
+        y = self._taps_conv2d(stacked, tf.cast(self.kernel, taps[0].dtype))
         return y + tf.cast(self.bias, y.dtype) if self.bias is not None else y
 
     def stream_sums(self, x, sums, scale=None, shift=None):
