@@ -125,15 +125,6 @@ def plan_stream(edge) -> StreamPlan:
     return plan
 
 
-def _only_batchnorm_after(layer):
-    """The BatchNormalization that is ``layer``'s only consumer, else None."""
-    from edge_slr.utils.tf_env import import_tf
-
-    _, keras = import_tf()
-    after = [node.outbound_layer for node in layer._outbound_nodes]
-    return after[0] if len(after) == 1 and isinstance(after[0], keras.layers.BatchNormalization) else None
-
-
 def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
     """Inference BatchNormalization as ``x * scale + shift`` per channel."""
     gamma = bn.gamma.numpy() if bn.scale else np.ones(bn.moving_mean.shape, np.float32)
@@ -145,14 +136,15 @@ def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
 def build_causal_module(edge, size: int):
     """A ``tf.Module`` with one tf.function per phase, reusing the trained 4-D layers themselves."""
     tf, _ = import_tf()
+    from edge_slr.export.fold import only_batchnorm_after
     from edge_slr.models.blocks import CausalClipPool
 
     plan = plan_stream(edge)
     frame_spec = tf.TensorSpec((1, size, size, 3), tf.float32, name=FRAME)
     # BatchNormalizations folded into the sum-keeping conv before them: conv name -> (scale, shift)
     affine = {layer.name: _bn_affine(bn) for layer in edge.layers if _is_temporal(layer) and _keeps_sums(layer)
-              for bn in [_only_batchnorm_after(layer)] if bn is not None}
-    folded = {_only_batchnorm_after(layer).name for layer in edge.layers if layer.name in affine}
+              for bn in [only_batchnorm_after(layer)] if bn is not None}
+    folded = {only_batchnorm_after(layer).name for layer in edge.layers if layer.name in affine}
 
     def step(p: int, frame, state: dict[str, Any]) -> dict[str, Any]:
         values = {id(edge.input): frame}

@@ -23,6 +23,15 @@ def _consumers(layer) -> list[Any]:
     return [node.outbound_layer for node in layer._outbound_nodes]
 
 
+def only_batchnorm_after(layer) -> Any | None:
+    """The BatchNormalization that is ``layer``'s only consumer, else None (where an affine map can fold in)."""
+    from edge_slr.utils.tf_env import import_tf
+
+    _, keras = import_tf()
+    after = _consumers(layer)
+    return after[0] if len(after) == 1 and isinstance(after[0], keras.layers.BatchNormalization) else None
+
+
 def _unpadded_conv(layer) -> int | None:
     """The input-channel axis of ``layer``'s kernel when it is an unpadded convolution, else None."""
     from edge_slr.models.layers import SpatioTemporalConv, StemConv2D
@@ -39,16 +48,13 @@ def _unpadded_conv(layer) -> int | None:
 def fold_input_normalization(model) -> bool:
     """Fold ``model``'s Normalize layer into its first convolution in place; False when that would not be exact."""
     from edge_slr.models.layers import Normalize
-    from edge_slr.utils.tf_env import import_tf
 
-    _, keras = import_tf()
     norms = [layer for layer in model.layers if isinstance(layer, Normalize)]
     if len(norms) != 1 or norms[0].folded or len(_consumers(norms[0])) != 1:
         return False
     norm, conv = norms[0], _consumers(norms[0])[0]
     axis = _unpadded_conv(conv)
-    after = _consumers(conv)
-    bn = after[0] if len(after) == 1 and isinstance(after[0], keras.layers.BatchNormalization) else None
+    bn = only_batchnorm_after(conv)
     if axis is None or (bn is None and not getattr(conv, "use_bias", False)):
         return False
     scale, offset = (np.asarray(v, np.float64) for v in norm.affine())
