@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edge_slr.models.registry import KINETICS_MEAN, KINETICS_STD  # TensorFlow-free: safe before torch
+
 # The CUDA torch wheel brings triton, whose import segfaults once TensorFlow is loaded (LLVM symbols clash); the
 # CPU comparison never needs it, and torch treats a failing `import triton` as "no triton".
 sys.modules.setdefault("triton", None)  # type: ignore[arg-type]
@@ -44,8 +46,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 TORCH, ORT_FP32, ORT_INT8 = "PyTorch eager fp32", "ONNX Runtime fp32", "ONNX Runtime int8 static"
 PEERS = (TORCH, ORT_FP32, ORT_INT8)
-KINETICS_MEAN = (0.43216, 0.394666, 0.37645)
-KINETICS_STD = (0.22803, 0.22145, 0.216989)
 
 
 @dataclass(frozen=True)
