@@ -74,6 +74,7 @@ def test_forms_agree_and_edge_form_is_4d_only_tflite(name):
 @pytest.mark.parametrize("kernel,strides,padding", [
     ((3, 3, 3), (2, 2, 2), (1, 1, 1)), ((3, 1, 1), (2, 1, 1), (1, 0, 0)), ((1, 3, 3), (1, 2, 2), (0, 1, 1)),
     ((3, 5, 5), (2, 2, 2), (0, 0, 0)), ((1, 1, 1), (2, 2, 2), (0, 0, 0)),
+    ((5, 3, 3), (2, 1, 1), (2, 1, 1)), ((3, 3, 3), (3, 1, 1), (0, 1, 1)), ((2, 3, 3), (2, 1, 1), (1, 1, 1)),
 ])
 def test_spatiotemporal_conv_forms_match_conv3d(kernel, strides, padding):
     from edge_slr.models.layers import SpatioTemporalConv

@@ -74,21 +74,26 @@ def pad_time(x, left: int, right: int):
 def temporal_taps(seq, frames: int, t_out: int, kt: int, st: int, pt: int) -> list:
     """Tap ``i`` of ``seq`` ``(B, T, H*W, C)`` holds padded frame ``i + st * t`` for every output frame ``t``.
 
-    Slices keep stride 1 (XNNPACK runs STRIDED_SLICE only with unit strides): for temporal stride
-    ``st`` each tap takes ``st * t_out`` frames, folds them into ``(t_out, st)`` groups and keeps
-    the first of each group.
+    Slices keep stride 1 (XNNPACK runs STRIDED_SLICE only with unit strides). For temporal stride ``st`` the
+    sequence is split once into its ``st`` residues (frames ``r, r + st, ...``: one reshape to ``(n, st)``
+    groups and one slice each), and tap ``i`` is a unit-stride window of residue ``i % st``: each frame is
+    copied once for the split instead of twice per tap (cnn3d's taps: 4.4 of 13.2 ms before).
     """
     hw, c = seq.shape[2], seq.shape[3]
-    extra = max(0, (kt - 1) + st * t_out - (frames + 2 * pt))
-    if pt or extra:
-        seq = tf.pad(seq, [[0, 0], [pt, pt + extra], [0, 0], [0, 0]])
     if st == 1:
+        extra = max(0, (kt - 1) + t_out - (frames + 2 * pt))
+        if pt or extra:
+            seq = tf.pad(seq, [[0, 0], [pt, pt + extra], [0, 0], [0, 0]])
         return [seq[:, i:i + t_out] for i in range(kt)]
-    taps = []
-    for i in range(kt):
-        grouped = tf.reshape(seq[:, i:i + st * t_out], (-1, t_out, st, hw * c))
-        taps.append(tf.reshape(grouped[:, :, :1], (-1, t_out, hw, c)))
-    return taps
+    n = (kt - 1) // st + t_out  # frames per residue that the taps reach
+    have = frames + 2 * pt
+    if pt or have < st * n:
+        seq = tf.pad(seq, [[0, 0], [pt, pt + max(0, st * n - have)], [0, 0], [0, 0]])
+    if have > st * n:
+        seq = seq[:, :st * n]
+    grouped = tf.reshape(seq, (-1, n, st, hw * c))
+    residues = [tf.reshape(grouped[:, :, r:r + 1], (-1, n, hw, c)) for r in range(min(st, kt))]
+    return [residues[i % st][:, i // st:i // st + t_out] for i in range(kt)]
 
 
 @keras.saving.register_keras_serializable(package="edge_slr")
