@@ -16,11 +16,18 @@ and returns ``logits`` plus only the state it writes. The head keeps a ring ``po
 ``W`` pooled positions (``W`` = positions of one training clip), so after ``T`` frames from the zero state the
 logits equal the causal full-clip model's. Every phase returns logits (from the ring), so the newest prediction is
 always available. The schedule goes into the model card (``stream``), so a runtime needs no architecture knowledge.
+A phase in which a layer's conv does not fire only shifts its taps, so it does not read the oldest one.
+
+Full-integer exports keep the state in int8 tensors, so a host moves a quarter of the bytes and the phases lose a
+QUANTIZE/DEQUANTIZE per state (R(2+1)D-18 at 112 px carries about 17 MB of float state per frame). Calibration
+runs the float phases over clips as a stream, and the quantizer gets every state's range as the range of its
+owning layer over everything read and written (the frame: 0..255): the same range everywhere, so each state has
+one scale in every phase and a host copies it as it is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +98,7 @@ def plan_stream(edge) -> StreamPlan:
     rates: dict[str, int] = {}
     states: dict[str, tuple[int, ...]] = {}
     owners: dict[str, str] = {}
+    fire_period: dict[str, int] = {}  # a layer's oldest kept input -> frames between two firings of its conv
     pool = None
     for layer in edge.layers[1:]:
         ins = [rate_of[id(t)] for t in _inputs_of(layer)]
@@ -107,6 +115,8 @@ def plan_stream(edge) -> StreamPlan:
                     name, shape = tap_name(layer.name, age), (1, *layer.input.shape[1:])
                 states[name] = shape
                 owners[name] = layer.name
+            if not _keeps_sums(layer) and layer.kernel_size[0] > 1:
+                fire_period[tap_name(layer.name, layer.kernel_size[0] - 1)] = rate * layer.strides[0]
             rate *= layer.strides[0]
         if isinstance(layer, CausalClipPool):
             pool = layer
@@ -120,7 +130,8 @@ def plan_stream(edge) -> StreamPlan:
     plan = StreamPlan(period, rates, states, owners)
     for p in range(period):
         live = [name for name in states if (p + 1) % rates[owners[name]] == 0]
-        plan.reads.append(sorted(set(live) | {RING}))
+        idle = {name for name in live if (p + 1) % fire_period.get(name, 1)}  # shifted out unread
+        plan.reads.append(sorted((set(live) - idle) | {RING}))
         plan.writes.append(sorted(live))
     return plan
 
@@ -171,11 +182,11 @@ def build_causal_module(edge, size: int):
                 new_state.update({sum_name(layer.name, ahead): v for ahead, v in enumerate(pending, start=1)})
             elif _is_temporal(layer):
                 kt = layer.kernel_size[0]
-                taps = [*(state[tap_name(layer.name, age)] for age in range(kt - 1, 0, -1)), args[0]]  # oldest first
+                seen = [args[0], *(state.get(tap_name(layer.name, age)) for age in range(1, kt))]  # by age
                 for age in range(1, kt):
-                    new_state[tap_name(layer.name, age)] = taps[kt - age]
+                    new_state[tap_name(layer.name, age)] = seen[age - 1]
                 fires = (p + 1) % (rate * layer.strides[0]) == 0
-                out = layer.stream_step(taps) if fires else None
+                out = layer.stream_step(seen[::-1]) if fires else None  # oldest first
             else:
                 out = layer(args if len(args) > 1 else args[0], training=False)
             values[id(layer.output)] = out
@@ -203,25 +214,32 @@ def stream_card(plan: StreamPlan, frames: int) -> dict[str, Any]:
                     "outputs named like a state replace it; zero state at start and after reset"}
 
 
-def calibration_samples(module, clips: Iterable[np.ndarray], limit: int) -> Callable[[], Iterator[tuple]]:
-    """Representative data for full-integer PTQ: each phase's real inputs, from streaming float clips."""
+def calibrate(module, clips: Iterable[np.ndarray], limit: int) -> tuple[list[tuple], dict[str, tuple[float, float]]]:
+    """Each phase's real inputs from streaming float clips (representative data for full-integer PTQ), and
+    the range each state and the frame get in every phase: its owning layer's over all states it keeps,
+    read and written (always including 0, the reset state), and 0..255 for the frame."""
     tf, _ = import_tf()
+    plan = module.plan
     samples = []
+    low: dict[str, float] = {}
+    high: dict[str, float] = {}
     for i, clip in enumerate(clips):
         if i >= limit:
             break
-        state = {n: np.zeros(s, np.float32) for n, s in module.plan.states.items()}
+        state = {n: np.zeros(s, np.float32) for n, s in plan.states.items()}
         for n, frame in enumerate(np.asarray(clip, np.float32)):
-            key = phase_name(n % module.plan.period)
-            inputs = {name: state[name] for name in module.plan.reads[n % module.plan.period]}
+            key = phase_name(n % plan.period)
+            inputs = {name: state[name] for name in plan.reads[n % plan.period]}
             samples.append((key, {FRAME: frame[None], **inputs}))
             out = module.functions[key](tf.constant(frame[None]), {k: tf.constant(v) for k, v in inputs.items()})
             state.update({k: v.numpy() for k, v in out.items() if k != LOGITS})
-
-    def generate() -> Iterator[tuple]:
-        yield from samples
-
-    return generate
+            for name, value in [*inputs.items(), *((k, state[k]) for k in out if k != LOGITS)]:
+                owner = plan.owners[name]
+                low[owner] = min(low.get(owner, 0.0), float(value.min()))
+                high[owner] = max(high.get(owner, 0.0), float(value.max()))
+    ranges = {name: (low[owner], max(high[owner], low[owner] + 1e-6))  # an all-zero state still gets a scale
+              for name, owner in plan.owners.items() if owner in low}
+    return samples, {FRAME: (0.0, 255.0), **ranges}
 
 
 def convert_causal_streaming(edge, size: int, workdir, configure: Callable[[Any, Any], None],
@@ -229,11 +247,25 @@ def convert_causal_streaming(edge, size: int, workdir, configure: Callable[[Any,
                              ) -> tuple[bytes, StreamPlan]:
     """SavedModel with one signature per phase -> one .tflite; ``configure(converter, representative)``."""
     tf, _ = import_tf()
+    from tensorflow.lite.python.convert import mlir_quantize
+
+    from edge_slr.runtime.tflite_file import set_io_ranges
+
     module = build_causal_module(edge, size)
     signatures = {key: fn.get_concrete_function() for key, fn in module.functions.items()}
     path = str(workdir / "causal_savedmodel")
     tf.saved_model.save(module, path, signatures=signatures)
-    representative = calibration_samples(module, calib_clips, calib) if calib_clips is not None else None
     converter = tf.lite.TFLiteConverter.from_saved_model(path, signature_keys=list(signatures))
-    configure(converter, representative)
-    return converter.convert(), module.plan
+    if calib_clips is None:
+        configure(converter, None)
+        return converter.convert(), module.plan
+    samples, ranges = calibrate(module, calib_clips, calib)
+    configure(converter, lambda: iter(samples))
+    # The converter's own PTQ would calibrate each phase's copy of a state separately (a different scale in
+    # every phase); so calibrate only, give every state its one range, and quantize from those statistics.
+    converter._experimental_calibrate_only = True
+    calibrated = set_io_ranges(converter.convert(), ranges)
+    quantized = mlir_quantize(calibrated, disable_per_channel=converter._experimental_disable_per_channel,
+                              input_data_type=converter.inference_input_type,
+                              output_data_type=converter.inference_output_type)
+    return quantized, module.plan

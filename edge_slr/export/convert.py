@@ -21,8 +21,10 @@ def _io_type(tf, io_dtype: str):
     return {"float32": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[io_dtype]
 
 
-def configure(converter, quant: str, representative: RepresentativeData | None, io_dtype: str) -> None:
-    """Set ``converter`` up for format ``quant``."""
+def configure(converter, quant: str, representative: RepresentativeData | None, io_dtype: str,
+              output_dtype: str = "float32") -> None:
+    """Set ``converter`` up for format ``quant``; full-integer formats take ``io_dtype`` inputs and give
+    ``output_dtype`` outputs."""
     tf, _ = import_tf()
     fmt = get_format(quant)
     if quant == "fp32":
@@ -44,8 +46,9 @@ def configure(converter, quant: str, representative: RepresentativeData | None, 
         converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = _io_type(tf, io_dtype)
-    # Logits stay float: a runtime compares and softmaxes them, and dequantizing once costs nothing.
-    converter.inference_output_type = tf.float32
+    # Clip logits stay float (a runtime compares and softmaxes them, and dequantizing once costs nothing); a
+    # causal stream's outputs are mostly state, which stays integer between its phases.
+    converter.inference_output_type = _io_type(tf, output_dtype)
 
 
 def convert_clip_model(model, input_shape: tuple[int, ...], quant: str,

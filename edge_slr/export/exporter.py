@@ -7,6 +7,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -16,6 +17,9 @@ from edge_slr.export.formats import IO_DTYPES, get_format
 from edge_slr.export.report import ExportReport, measure_parity
 from edge_slr.runtime.model_card import METADATA_NAME
 from edge_slr.utils.atomic import write_bytes, write_json
+
+if TYPE_CHECKING:
+    from edge_slr.runtime.tflite_file import TensorInfo, TFLiteModel
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class ExportConfig:
         if self.io_dtype != "float32" and not fmt.integer_io:
             raise UserError(f"--io-dtype {self.io_dtype} needs a full-integer format (int8 or qat), not {self.quant}")
         if self.streaming and self.io_dtype != "float32":
-            raise UserError("--streaming exports take float frames and state: use --io-dtype float32")
+            raise UserError("--streaming exports pick their own tensor types (int8 frames and state for "
+                            "full-integer causal streams, else float): leave --io-dtype at float32")
         if self.calib < 1 or self.val_clips < 0 or self.qat_epochs < 1:
             raise UserError("--calib and --qat-epochs must be >= 1 and --val-clips >= 0")
         if self.out is not None and self.out.suffix != ".tflite":
@@ -127,10 +132,11 @@ def export(cfg: ExportConfig) -> ExportReport:
         from edge_slr.export.convert import configure
 
         calib = calibration_clips(data, "train", loaded.frames, loaded.size) if fmt.needs_calibration else None
+        io_dtype = "int8" if fmt.needs_calibration else "float32"  # full-integer streams keep int8 state
         with tempfile.TemporaryDirectory() as tmp:
             tflite, plan = convert_causal_streaming(
-                loaded.edge, loaded.size, Path(tmp), lambda conv, rep: configure(conv, cfg.quant, rep, "float32"),
-                calib, cfg.calib)
+                loaded.edge, loaded.size, Path(tmp), lambda conv, rep: configure(conv, cfg.quant, rep, io_dtype,
+                                                                                  io_dtype), calib, cfg.calib)
         stream = stream_card(plan, loaded.frames)
     elif cfg.streaming:
         from edge_slr.export.convert import configure
@@ -144,15 +150,14 @@ def export(cfg: ExportConfig) -> ExportReport:
         tflite = convert_clip_model(model, clip_shape, cfg.quant, representative, cfg.io_dtype)
 
     parsed = parse_model(tflite, str(out))
-    primary = parsed.subgraphs[0]
-    first_input = primary.tensors[primary.inputs[0]]
-    input_quant = None
-    if first_input.quantization is not None and first_input.dtype in ("int8", "uint8"):
-        q = first_input.quantization
-        input_quant = {"scale": q.scales[0], "zero_point": q.zero_points[0]}
+    frame_input = _frame_tensor(parsed)
+    io_dtype, input_quant = "float32", None
+    if frame_input.quantization is not None and frame_input.dtype in ("int8", "uint8"):
+        q = frame_input.quantization
+        io_dtype, input_quant = frame_input.dtype, {"scale": q.scales[0], "zero_point": q.zero_points[0]}
     signatures = {s.key: {"inputs": sorted(s.inputs), "outputs": sorted(s.outputs)} for s in parsed.signatures}
     flops, _ = count_flops(loaded.edge, clip_shape)
-    card = build_card(loaded, cfg.quant, cfg.io_dtype, cfg.streaming, flops, tflite, signatures, input_quant,
+    card = build_card(loaded, cfg.quant, io_dtype, cfg.streaming, flops, tflite, signatures, input_quant,
                       clip_seconds=cfg.clip_seconds, stream=stream)
     final = set_metadata(tflite, METADATA_NAME, json.dumps(card, ensure_ascii=False).encode("utf-8"), str(out))
     write_bytes(out, final)
@@ -163,7 +168,7 @@ def export(cfg: ExportConfig) -> ExportReport:
     xnn = xnnpack_stats(final, num_threads=cfg.threads or 1)
     gpu_summary = "; ".join(f"[{', '.join(sg.signatures) or sg.index}] {sg.summary()}" for sg in gpu.subgraphs)
     report = ExportReport(
-        path=str(out), arch=loaded.arch, quantization=cfg.quant, io_dtype=cfg.io_dtype, streaming=cfg.streaming,
+        path=str(out), arch=loaded.arch, quantization=cfg.quant, io_dtype=io_dtype, streaming=cfg.streaming,
         size_bytes=len(final), seconds=0.0, op_histogram=dict(model_info.op_counts()),
         gpu_compatible=gpu.fully_delegable, gpu_summary=gpu_summary, gpu_refused=dict(gpu.refused_counts()),
         xnnpack=[{"name": x.name, "signatures": list(x.signatures), "total_ops": x.total_ops,
@@ -184,3 +189,13 @@ def export(cfg: ExportConfig) -> ExportReport:
     report.seconds = time.perf_counter() - started
     write_json(out.with_suffix(".report.json"), report.to_dict())
     return report
+
+
+def _frame_tensor(parsed: TFLiteModel) -> TensorInfo:
+    """The tensor a device feeds frames into: a streaming export's ``frame`` input (in its first signature
+    that has one; a causal stream's phases all share its quantization), else the clip model's first input."""
+    for sig in parsed.signatures:
+        if "frame" in sig.inputs:
+            return parsed.subgraphs[sig.subgraph_index].tensors[sig.inputs["frame"]]
+    primary = parsed.subgraphs[0]
+    return primary.tensors[primary.inputs[0]]

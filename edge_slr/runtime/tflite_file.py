@@ -214,6 +214,30 @@ def set_metadata(data: bytes, name: str, value: bytes, source: str = "<bytes>") 
     return _pack(model)
 
 
+def set_io_ranges(data: bytes, ranges: Mapping[str, tuple[float, float]], source: str = "<bytes>") -> bytes:
+    """Return a copy of a calibrated model whose signature inputs and outputs named in ``ranges`` carry those
+    ``(min, max)`` statistics, in every signature: quantized from it, each such name gets one scale everywhere
+    (a causal stream's state, passed between phase signatures as it is). A CONCATENATION reading such a tensor
+    gets its range on its output and every input too: quantized, they must share one scale, which the
+    quantizer would otherwise take from the output's own statistics. Ops and weights are unchanged."""
+    model = _unpack(data, source)
+    codes = [max(code.builtinCode, code.deprecatedBuiltinCode) for code in model.operatorCodes or []]
+    for sd in model.signatureDefs or []:
+        sg = model.subgraphs[sd.subgraphIndex]
+        tensors = sg.tensors or []
+        ranged = {io.tensorIndex: ranges[_text(io.name)] for io in [*(sd.inputs or []), *(sd.outputs or [])]
+                  if _text(io.name) in ranges}
+        for op in sg.operators or []:
+            hit = [ranged[t] for t in _ints(op.inputs) if t in ranged]
+            if hit and codes[op.opcodeIndex] == schema.BuiltinOperator.CONCATENATION:
+                ranged.update({t: hit[0] for t in [*_ints(op.inputs), *_ints(op.outputs)] if t >= 0})
+        for index, (low, high) in ranged.items():
+            tensor = tensors[index]
+            tensor.quantization = tensor.quantization or schema.QuantizationParametersT()
+            tensor.quantization.min, tensor.quantization.max = [low], [high]
+    return _pack(model)
+
+
 def write_metadata(path: str | os.PathLike[str], name: str, value: bytes,
                    output: str | os.PathLike[str] | None = None) -> Path:
     """Set metadata entry ``name`` of the .tflite at ``path``; write ``output`` (default: in place)."""
