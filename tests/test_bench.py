@@ -26,6 +26,7 @@ from edge_slr.runtime.tflite_file import isolated_ops, load_model, parse_model
 
 INT8_CLIP = ROOT / "export" / "r2plus1d_small_int8.tflite"
 STREAM = ROOT / "export" / "cnn_lstm_fp32_stream.tflite"
+CAUSAL_STREAM = ROOT / "export" / "demo_r2plus1d_small_causal_int8_stream.tflite"
 
 
 def _bench(capsys, *argv: str) -> tuple[int, str]:
@@ -138,6 +139,22 @@ def test_signature_option(tmp_path, capsys):
     rc, _ = _bench(capsys, STREAM, "--threads", "1", "--runs", "2", "--signature", "nope", "--json", out_json)
     (row,) = json.loads(out_json.read_text())["rows"]
     assert row["status"] == "failed" and "unknown signature 'nope'" in row["reason"]
+
+
+def test_causal_stream_is_timed_one_new_frame_per_call_through_its_phases(tmp_path, capsys):
+    from edge_slr.bench.workload import build_workload
+    from edge_slr.runtime.runner import TFLiteRunner
+
+    out_json = tmp_path / "c.json"
+    rc, _ = _bench(capsys, CAUSAL_STREAM, "--threads", "1", "--runs", "8", "--json", out_json)
+    (row,) = json.loads(out_json.read_text())["rows"]
+    assert rc == 0 and row["status"] == "ok" and row["workload"] == "phase_0..phase_3 in turn"
+    with TFLiteRunner(CAUSAL_STREAM) as runner:
+        card = read_model_card(runner.model)
+        workload = build_workload(runner, card, None, np.random.default_rng(0))
+        assert workload.signatures == ("phase_0", "phase_1", "phase_2", "phase_3")
+        out = [workload.call() for _ in range(card.frames)]  # one frame each: ready after a clip's worth
+    assert all(o is None for o in out[:-1]) and out[-1].shape == (len(card.labels),)
 
 
 def test_parse_threads():

@@ -1,9 +1,11 @@
 """What one benchmark call runs: the model's own entry point, a named signature, or a stream step.
 
 The default is what the live pipeline pays per inference: a whole clip for a full-clip model, and
-for a streaming model the per-new-frame path, ``encode_frame`` of one frame plus one explicit-state
-``lstm_step`` (the state is carried from call to call, starting at :func:`init_state`). Every call goes
-through :class:`TFLiteRunner` (input checks, quantization of float inputs), as on a device.
+for a streaming model the per-new-frame path: for a CNN+LSTM ``encode_frame`` of one frame plus one
+explicit-state ``lstm_step`` (the state is carried from call to call, starting at :func:`init_state`); for a
+causal (2+1)D stream one :meth:`PhaseStream.push`, each call the next phase of the card's schedule, so the
+``mean`` column is the mean cost per new frame (the median is a middle phase). Every call goes through
+:class:`TFLiteRunner` (input checks, quantization of float inputs), as on a device.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 from edge_slr.errors import UserError, unknown_choice
 from edge_slr.runtime.model_card import ModelCard
 from edge_slr.runtime.runner import TFLiteRunner
-from edge_slr.runtime.streaming import ENCODE_FRAME, FEATURE, LOGITS, LSTM_STEP, init_state
+from edge_slr.runtime.streaming import CAUSAL_MODE, ENCODE_FRAME, FEATURE, LOGITS, LSTM_STEP, PhaseStream, init_state
 
 from .inputs import random_feed, value_range
 
@@ -44,6 +46,9 @@ def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str 
     signature other than the clip/frame input gets random inputs.
     """
     lo_hi = value_range(card)
+    causal = card is not None and card.streaming and (card.raw.get("stream") or {}).get("mode") == CAUSAL_MODE
+    if causal and signature in (None, STREAM_STEP):
+        return _phase_step(runner, card, rng, clips)
     streaming = card is not None and card.streaming and {ENCODE_FRAME, LSTM_STEP} <= set(runner.signatures)
     if signature is not None and signature != STREAM_STEP and signature not in runner.signatures:
         raise unknown_choice("signature", signature, [*runner.signatures, *([STREAM_STEP] if streaming else [])])
@@ -96,5 +101,26 @@ def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator
 
     # The card counts a whole clip; one new frame costs one frame's encoding plus one LSTM step, ~1/T of it.
     return Workload(label=STREAM_STEP, signatures=(ENCODE_FRAME, LSTM_STEP),
+                    flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,
+                    real_inputs=len(clips) if clips is not None else 0)
+
+
+def _phase_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
+                clips: list[np.ndarray] | None) -> Workload:
+    """One new frame through a causal stream: each call pushes a frame into the next phase of the schedule."""
+    stream = PhaseStream(runner, card.raw["stream"])
+    if clips is not None:
+        frames = itertools.cycle(frame for clip in clips for frame in clip)
+    else:
+        lo, hi = value_range(card)
+        frames = itertools.repeat(rng.uniform(lo, hi, (card.size, card.size, 3)).astype(np.float32))
+
+    def step() -> object:
+        stream.push(next(frames))
+        return stream.logits()
+
+    clip_flops = float(card.raw["flops_per_clip"]) if card.raw.get("flops_per_clip") else None
+    schedule = stream.schedule
+    return Workload(label=f"{schedule[0]}..{schedule[-1]} in turn", signatures=tuple(dict.fromkeys(schedule)),
                     flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,
                     real_inputs=len(clips) if clips is not None else 0)
