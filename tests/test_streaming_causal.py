@@ -7,7 +7,6 @@ import pytest
 from test_export import FORBIDDEN_OPS
 from test_models import randomize_batchnorm
 
-from edge_slr.export.convert import calibration_clips
 from edge_slr.export.exporter import ExportConfig, export
 from edge_slr.models import get_model_info
 from edge_slr.models.io import load_keras_model
@@ -77,14 +76,14 @@ def test_full_clip_3d_model_refuses_streaming(tiny_dataset, tmp_path):
 
 def test_int8_causal_stream_passes_int8_state_between_phases_with_one_scale(tiny_dataset, tmp_path):
     """Full-integer streams keep their state int8 (a quarter of the bytes to copy, no QUANTIZE/DEQUANTIZE per
-    state) with one scale per state in every phase, so a host copies it as it is; and still track fp32."""
+    state) with one scale per state in every phase, so a host copies it as it is; and still track Keras."""
     from test_export import assert_edge_graph
 
     run = init_run(tmp_path / "run", "r2plus1d_small_causal", tiny_dataset, frames=FRAMES, size=SIZE)
-    fp32 = export(ExportConfig(source=run, quant="fp32", streaming=True, val_clips=0))
-    report = export(ExportConfig(source=run, quant="int8", streaming=True, calib=8, val_clips=2))
+    report = export(ExportConfig(source=run, quant="int8", streaming=True, calib=8, val_clips=6))
     assert_edge_graph(report.path)
     assert all(x["delegated_ops"] == x["total_ops"] and x["partitions"] == 1 for x in report.xnnpack)
+    assert report.io_dtype == "int8"
 
     parsed = load_model(report.path)
     assert not {"QUANTIZE", "DEQUANTIZE"} & set(parsed.op_counts())
@@ -99,21 +98,5 @@ def test_int8_causal_stream_passes_int8_state_between_phases_with_one_scale(tiny
                 quantization.setdefault(name, set()).add((f"{q.scales[0]:.6g}", q.zero_points[0]))
     assert quantization and all(len(v) == 1 for v in quantization.values()), quantization
     assert quantization["frame"] == {("1", -128)}  # raw 0..255 pixels, exact
-    assert report.io_dtype == "int8"
-
-    # Real clips in a row (int8 ranges are calibrated on such frames; uniform noise lies far outside them).
-    clips = calibration_clips(tiny_dataset, "val", FRAMES, SIZE)
-    frames = np.concatenate([next(clips) for _ in range(3)])
-    got = {}
-    for path in (fp32.path, report.path):
-        with ClipClassifier(path) as classifier:
-            stream = open_frame_stream(classifier.runner, classifier.card)
-            out = []
-            for frame in frames:
-                stream.push(frame)
-                out.append(stream.logits())
-            got[path] = np.array(out[FRAMES - 1:])
-    ref, q = got[fp32.path], got[report.path]
-    # Untrained weights quantize roughly (float-state int8 streams scored the same here: correlation 0.90).
-    assert np.corrcoef(ref.ravel(), q.ravel())[0, 1] > 0.8
-    assert (q.argmax(1) == ref.argmax(1)).mean() >= 0.8
+    # The exporter's parity streams each validation clip through PhaseStream (state copied phase to phase).
+    assert report.parity.clips == 6 and report.parity.top1_agreement >= 0.8, report.parity
