@@ -16,6 +16,9 @@ from edge_slr.utils.tf_env import import_tf
 tf, keras = import_tf()
 
 NAMES = [info.name for info in list_models()]
+# Per-architecture graph checks skip r2plus1d_18_causal: it is r2plus1d_18's layers with r2plus1d_small_causal's
+# causal padding and pooling head, both checked on their own (keeps the suite under its time budget).
+CHECKED = [name for name in NAMES if name != "r2plus1d_18_causal"]
 EXPECTED = {"cnn3d", "r3d_18", "r3d_small", "r2plus1d_18", "r2plus1d_small", "r3d_r2plus1d",
             "cnn_lstm", "cnn_lstm_basic", "resnet18_lstm", "r2plus1d_small_causal", "r2plus1d_18_causal"}
 
@@ -46,7 +49,7 @@ def _convert(model, input_shape) -> bytes:
     return tf.lite.TFLiteConverter.from_concrete_functions([fn], model).convert()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", CHECKED)
 def test_forms_agree_and_edge_form_is_4d_only_tflite(name):
     """Forward shape, 5d/4d equivalence with shared weights, and a 4-D-only TFLite graph, per architecture."""
     from ai_edge_litert.interpreter import Interpreter
@@ -128,20 +131,22 @@ def test_cli_models_lists_every_name():
     assert listed == EXPECTED
 
 
-def test_cli_summary_json_and_table():
-    out = _cli("summary", "r2plus1d_small", "--classes", "10", "--frames", "8", "--size", "64", "--width", "0.5",
-               "--json")
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
+def test_cli_summary_json_and_table(capsys):
+    from edge_slr.cli import main
+
+    # In-process (the CLI's own entry point; `models` and the bad-input tests run it as a subprocess).
+    assert main(["summary", "r2plus1d_small", "--classes", "10", "--frames", "8", "--size", "64", "--width", "0.5",
+                 "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
     assert report["arch"] == "r2plus1d_small"
     assert report["input_shape"] == [1, 8, 64, 64, 3]
     model = create_model("r2plus1d_small", 10, frames=8, size=64, width=0.5)
     assert report["params"] == sum(int(np.prod(w.shape)) for w in model.trainable_weights)
     assert report["non_trainable_params"] == sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
     assert report["flops"] >= report["conv_matmul_flops"] > 0
-    table = _cli("summary", "cnn_lstm", "--classes", "10", "--frames", "4", "--size", "64")
-    assert table.returncode == 0, table.stderr
-    assert "lstm1" in table.stdout and "FLOPs per clip" in table.stdout and "trainable params" in table.stdout
+    assert main(["summary", "cnn_lstm", "--classes", "10", "--frames", "4", "--size", "64"]) == 0
+    table = capsys.readouterr().out
+    assert "lstm1" in table and "FLOPs per clip" in table and "trainable params" in table
 
 
 def test_r2plus1d_18_matches_torchvision_params_and_flops():
