@@ -46,15 +46,15 @@ def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str 
     signature other than the clip/frame input gets random inputs.
     """
     lo_hi = value_range(card)
+    clip_flops = float(card.raw["flops_per_clip"]) if card is not None and card.raw.get("flops_per_clip") else None
     causal = card is not None and card.streaming and (card.raw.get("stream") or {}).get("mode") == CAUSAL_MODE
     if causal and signature in (None, STREAM_STEP):
-        return _phase_step(runner, card, rng, clips)
+        return _phase_step(runner, card, rng, clips, clip_flops)
     streaming = card is not None and card.streaming and {ENCODE_FRAME, LSTM_STEP} <= set(runner.signatures)
     if signature is not None and signature != STREAM_STEP and signature not in runner.signatures:
         raise unknown_choice("signature", signature, [*runner.signatures, *([STREAM_STEP] if streaming else [])])
     if signature == STREAM_STEP and not streaming:
         raise UserError(f"{runner.path.name} is not a streaming export with {ENCODE_FRAME} and {LSTM_STEP}")
-    clip_flops = float(card.raw["flops_per_clip"]) if card is not None and card.raw.get("flops_per_clip") else None
     if streaming and signature in (None, STREAM_STEP):
         return _stream_step(runner, card, rng, clips, clip_flops)
     key = signature if signature is not None else runner.default_signature
@@ -106,7 +106,7 @@ def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator
 
 
 def _phase_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
-                clips: list[np.ndarray] | None) -> Workload:
+                clips: list[np.ndarray] | None, clip_flops: float | None) -> Workload:
     """One new frame through a causal stream: each call pushes a frame into the next phase of the schedule."""
     stream = PhaseStream(runner, card.raw["stream"])
     if clips is not None:
@@ -119,7 +119,6 @@ def _phase_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
         stream.push(next(frames))
         return stream.logits()
 
-    clip_flops = float(card.raw["flops_per_clip"]) if card.raw.get("flops_per_clip") else None
     schedule = stream.schedule
     return Workload(label=f"{schedule[0]}..{schedule[-1]} in turn", signatures=tuple(dict.fromkeys(schedule)),
                     flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,

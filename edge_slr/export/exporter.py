@@ -132,11 +132,11 @@ def export(cfg: ExportConfig) -> ExportReport:
         from edge_slr.export.convert import configure
 
         calib = calibration_clips(data, "train", loaded.frames, loaded.size) if fmt.needs_calibration else None
-        io_dtype = "int8" if fmt.needs_calibration else "float32"  # full-integer streams keep int8 state
+        state_dtype = "int8" if fmt.needs_calibration else "float32"  # full-integer streams keep int8 state
         with tempfile.TemporaryDirectory() as tmp:
             tflite, plan = convert_causal_streaming(
-                loaded.edge, loaded.size, Path(tmp), lambda conv, rep: configure(conv, cfg.quant, rep, io_dtype,
-                                                                                  io_dtype), calib, cfg.calib)
+                loaded.edge, loaded.size, Path(tmp),
+                lambda conv, rep: configure(conv, cfg.quant, rep, state_dtype, state_dtype), calib, cfg.calib)
         stream = stream_card(plan, loaded.frames)
     elif cfg.streaming:
         from edge_slr.export.convert import configure
@@ -194,8 +194,10 @@ def export(cfg: ExportConfig) -> ExportReport:
 def _frame_tensor(parsed: TFLiteModel) -> TensorInfo:
     """The tensor a device feeds frames into: a streaming export's ``frame`` input (in its first signature
     that has one; a causal stream's phases all share its quantization), else the clip model's first input."""
+    from edge_slr.export.causal_stream import FRAME  # the CNN+LSTM's encode_frame input has the same name
+
     for sig in parsed.signatures:
-        if "frame" in sig.inputs:
-            return parsed.subgraphs[sig.subgraph_index].tensors[sig.inputs["frame"]]
+        if FRAME in sig.inputs:
+            return parsed.subgraphs[sig.subgraph_index].tensors[sig.inputs[FRAME]]
     primary = parsed.subgraphs[0]
     return primary.tensors[primary.inputs[0]]

@@ -151,8 +151,9 @@ class PhaseStream:
         self._copies = [self._plan_copies(p, reads) for p in range(len(self.schedule))]
         self.reset()
 
-    def _plan_copies(self, p: int, reads: list[set[str]]) -> list[tuple[str, int, bool]]:
-        """(state, reader phase, source aliases one of that reader's inputs) for each state phase ``p`` writes."""
+    def _plan_copies(self, p: int, reads: list[set[str]]) -> list[tuple[str, int, bool, bool]]:
+        """(state, reader phase, source aliases one of that reader's inputs, both hold the same numbers the same
+        way) for each state phase ``p`` writes: decided once here, not on every frame."""
         period, phase = len(self._phases), self._phases[p]
         own_inputs = {spec.index for spec in phase.inputs.values()}
         copies = []
@@ -162,7 +163,8 @@ class PhaseStream:
             for step in range(1, period + 1):
                 q = (p + step) % period
                 if name in reads[q]:
-                    copies.append((name, q, q == p and spec.index in own_inputs))
+                    copies.append((name, q, q == p and spec.index in own_inputs,
+                                   _same_numbers(spec, self._phases[q].inputs[name])))
                 if name in self._phases[q].outputs:
                     break
         return copies
@@ -195,12 +197,12 @@ class PhaseStream:
         phase.input(self.frame_input)[...] = (spec.quantize(frame) if spec.quantized else frame).reshape(spec.shape)
         phase.invoke()
         # Sources that alias an input of the phase they go to are read before anything is written there.
-        held = [(name, q, phase.output(name).copy()) for name, q, alias in self._copies[p] if alias]
-        for name, q, alias in self._copies[p]:
+        held = [(name, q, same, phase.output(name).copy()) for name, q, alias, same in self._copies[p] if alias]
+        for name, q, alias, same in self._copies[p]:
             if not alias:
-                _transfer(phase.outputs[name], phase.output(name), self._phases[q], name)
-        for name, q, value in held:
-            _transfer(phase.outputs[name], value, self._phases[q], name)
+                _transfer(phase.outputs[name], phase.output(name), self._phases[q], name, same)
+        for name, q, same, value in held:
+            _transfer(phase.outputs[name], value, self._phases[q], name, same)
         logits = phase.output(self.logits_output)
         out_spec = phase.outputs[self.logits_output]
         self._logits = (out_spec.dequantize(logits) if out_spec.quantized else logits.astype(np.float32)).reshape(-1)
@@ -211,14 +213,18 @@ class PhaseStream:
         return self._logits if self.ready else None
 
 
-def _transfer(src: TensorSpec, value: np.ndarray, phase: BoundSignature, name: str) -> None:
-    """Copy one state output into a phase's input: as is when both hold the same numbers the same way, else
-    through real values (float <-> quantized, or two different scales). Scales that differ in the last float32
-    digits (the quantizer derives each phase's from the same range) count as the same."""
-    dst = phase.inputs[name]
-    same = src.dtype == dst.dtype and src.zero_point == dst.zero_point and \
+def _same_numbers(src: TensorSpec, dst: TensorSpec) -> bool:
+    """Whether a state output can be copied into an input as it is: same dtype and quantization. Scales that
+    differ in the last float32 digits (the quantizer derives each phase's from the same range) count as equal."""
+    return src.dtype == dst.dtype and src.zero_point == dst.zero_point and \
         math.isclose(src.scale, dst.scale, rel_tol=1e-6)
+
+
+def _transfer(src: TensorSpec, value: np.ndarray, phase: BoundSignature, name: str, same: bool) -> None:
+    """Copy one state output into a phase's input: as is when ``same``, else through real values
+    (float <-> quantized, or two different scales)."""
     if not same:
+        dst = phase.inputs[name]
         real = src.dequantize(value) if src.quantized else value
         value = dst.quantize(real) if dst.quantized else real
     np.copyto(phase.input(name), value, casting="unsafe")
