@@ -141,18 +141,18 @@ def test_signature_option(tmp_path, capsys):
     assert row["status"] == "failed" and "unknown signature 'nope'" in row["reason"]
 
 
-def test_causal_stream_is_timed_one_new_frame_per_call_through_its_phases(tmp_path, capsys):
+def test_causal_stream_is_timed_one_new_frame_per_call_through_its_steps(tmp_path, capsys):
     from edge_slr.bench.workload import build_workload
     from edge_slr.runtime.runner import TFLiteRunner
 
     out_json = tmp_path / "c.json"
     rc, _ = _bench(capsys, CAUSAL_STREAM, "--threads", "1", "--runs", "8", "--json", out_json)
     (row,) = json.loads(out_json.read_text())["rows"]
-    assert rc == 0 and row["status"] == "ok" and row["workload"] == "phase_0..phase_3 in turn"
+    assert rc == 0 and row["status"] == "ok" and row["workload"] == "every_1+every_2+every_4 as due"
     with TFLiteRunner(CAUSAL_STREAM) as runner:
         card = read_model_card(runner.model)
         workload = build_workload(runner, card, None, np.random.default_rng(0))
-        assert workload.signatures == ("phase_0", "phase_1", "phase_2", "phase_3")
+        assert workload.signatures == ("every_1", "every_2", "every_4")
         out = [workload.call() for _ in range(card.frames)]  # one frame each: ready after a clip's worth
     assert all(o is None for o in out[:-1]) and out[-1].shape == (len(card.labels),)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from test_export import FORBIDDEN_OPS
@@ -32,7 +34,7 @@ def test_causal_stream_equals_full_clip_model_at_every_ready_frame(tiny_dataset,
     assert not set(parsed.op_counts()) & FORBIDDEN_OPS
     assert max(len(t.shape) for sg in parsed.subgraphs for t in sg.tensors) <= 4
     assert check_file(report.path).fully_delegable
-    assert [x["name"] for x in report.xnnpack] == [f"phase_{p}" for p in range(4)]  # total temporal stride 4
+    assert [x["name"] for x in report.xnnpack] == ["every_1", "every_2", "every_4"]  # total temporal stride 4
     assert all(x["delegated_ops"] == x["total_ops"] and x["partitions"] == 1 for x in report.xnnpack)
     assert report.parity.max_abs_logit_diff < 1e-4
 
@@ -41,6 +43,9 @@ def test_causal_stream_equals_full_clip_model_at_every_ready_frame(tiny_dataset,
     with ClipClassifier(report.path) as classifier:
         stream = open_frame_stream(classifier.runner, classifier.card)
         assert isinstance(stream, PhaseStream)
+        # Frame n runs every step whose period divides n + 1, fastest first.
+        assert stream.schedule == (("every_1",), ("every_1", "every_2"), ("every_1",),
+                                   ("every_1", "every_2", "every_4"))
         got = []
         for frame in frames:
             stream.push(frame)
@@ -100,3 +105,15 @@ def test_int8_causal_stream_passes_int8_state_between_phases_with_one_scale(tiny
     assert quantization["frame"] == {("1", -128)}  # raw 0..255 pixels, exact
     # The exporter's parity streams each validation clip through PhaseStream (state copied phase to phase).
     assert report.parity.clips == 6 and report.parity.top1_agreement >= 0.8, report.parity
+
+
+def test_a_stream_card_with_one_phase_signature_per_frame_gets_a_one_line_error():
+    """Causal streams exported before the step signatures named one signature per frame position."""
+    from edge_slr.errors import UserError
+    from edge_slr.runtime.runner import TFLiteRunner
+
+    twin = Path(__file__).resolve().parents[1] / "export" / "demo_r2plus1d_small_causal_int8_stream.tflite"
+    old = {"mode": "causal_phases", "schedule": ["phase_0", "phase_1"], "frame_input": "frame",
+           "logits_output": "logits", "ready_after_frames": 16}
+    with TFLiteRunner(twin) as runner, pytest.raises(UserError, match="re-export it with"):
+        PhaseStream(runner, old)

@@ -2,10 +2,10 @@
 
 Exports one run twice (full clip, ``--streaming``; ``--reuse`` keeps exports already on disk), then times in
 one process, 2 threads, XNNPACK, in interleaved rounds (the machine is shared: load drifts hit every case alike):
-each round runs the whole clip once and one full period of phase signatures through
+each round runs the whole clip once and one full period of frames (the step signatures due on each) through
 :class:`~edge_slr.runtime.streaming.PhaseStream.push` (host copies included) on each stream, in a rotating order.
 ``--compare`` adds other streaming exports of the same model (e.g. written by an earlier commit) to the same
-rounds. Prints clip latency / frames, per-phase medians, mean over phases, worst phase, and new frames per
+rounds. Prints clip latency / frames, per-frame-position medians, their mean, the worst position, and new frames per
 second. Untrained weights (graph cost does not depend on them) unless --run is given.
 
     .venv/bin/python tools/bench_causal_stream.py --arch r2plus1d_18_causal --frames 16 --size 112 --width 1 \\
@@ -69,14 +69,14 @@ def main(argv: list[str] | None = None) -> int:
         clip = rng.uniform(0, 255, (frames, size, size, 3)).astype(np.float32)
         streams = [open_frame_stream(m.runner, m.card) for m in streamed]
         cases = [lambda: full.predict(clip)]
-        per_phase = []
+        per_position = []
         for stream in streams:
             times: list[list[float]] = [[] for _ in stream.schedule]
-            per_phase.append(times)
+            per_position.append(times)
             cases.append(lambda s=stream, t=times: _period(s, clip, t))
         for case in cases:  # warm-up: XNNPACK packs weights on the first invoke
             case()
-        for times in per_phase:
+        for times in per_position:
             for t in times:
                 t.clear()
         clip_times = []
@@ -98,18 +98,19 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.rounds} interleaved rounds")
     print(f"full clip {paths[0].name}: {clip_ms:.2f} ms median -> {per_frame:.2f} ms per frame "
           f"({1e3 / clip_ms:.1f} clips/s)")
-    for path, stream, times in zip(paths[1:], streams, per_phase, strict=True):
-        phase_ms = [1e3 * statistics.median(t) for t in times]
-        mean_ms = sum(phase_ms) / len(phase_ms)
-        worst = int(np.argmax(phase_ms))
+    for path, stream, times in zip(paths[1:], streams, per_position, strict=True):
+        position_ms = [1e3 * statistics.median(t) for t in times]
+        mean_ms = sum(position_ms) / len(position_ms)
+        worst = int(np.argmax(position_ms))
         print(f"stream {path.name}: mean {mean_ms:.2f} ms per new frame = {mean_ms / per_frame:.2f}x clip/frames; "
-              f"worst phase {stream.schedule[worst]} {phase_ms[worst]:.2f} ms; {1e3 / mean_ms:.1f} new frames/s")
-        print("  phases: " + ", ".join(f"{stream.schedule[p]} {ms:.2f}" for p, ms in enumerate(phase_ms)))
+              f"worst frame position {worst} ({'+'.join(stream.schedule[worst])}) {position_ms[worst]:.2f} ms; "
+              f"{1e3 / mean_ms:.1f} new frames/s")
+        print("  per frame position: " + ", ".join(f"{p} {ms:.2f}" for p, ms in enumerate(position_ms)))
     return 0
 
 
 def _period(stream, clip: np.ndarray, times: list[list[float]]) -> None:
-    """One push per phase, each timed (the frames cycle through the clip)."""
+    """One push per frame position, each timed (the frames cycle through the clip)."""
     for p in range(len(stream.schedule)):
         start = time.perf_counter()
         stream.push(clip[p % len(clip)])

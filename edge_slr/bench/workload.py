@@ -3,8 +3,9 @@
 The default is what the live pipeline pays per inference: a whole clip for a full-clip model, and
 for a streaming model the per-new-frame path: for a CNN+LSTM ``encode_frame`` of one frame plus one
 explicit-state ``lstm_step`` (the state is carried from call to call, starting at :func:`init_state`); for a
-causal (2+1)D stream one :meth:`PhaseStream.push`, each call the next phase of the card's schedule, so the
-``mean`` column is the mean cost per new frame (the median is a middle phase). Every call goes through
+causal (2+1)D stream one :meth:`PhaseStream.push`, each call the next frame position of the card's schedule
+(every step signature due on that frame), so the ``mean`` column is the mean cost per new frame (the median is a
+frame on which only the fast steps run). Every call goes through
 :class:`TFLiteRunner` (input checks, quantization of float inputs), as on a device.
 """
 
@@ -107,7 +108,7 @@ def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator
 
 def _phase_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
                 clips: list[np.ndarray] | None, clip_flops: float | None) -> Workload:
-    """One new frame through a causal stream: each call pushes a frame into the next phase of the schedule."""
+    """One new frame through a causal stream: each call pushes a frame, running the steps due on it."""
     stream = PhaseStream(runner, card.raw["stream"])
     if clips is not None:
         frames = itertools.cycle(frame for clip in clips for frame in clip)
@@ -119,7 +120,7 @@ def _phase_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
         stream.push(next(frames))
         return stream.logits()
 
-    schedule = stream.schedule
-    return Workload(label=f"{schedule[0]}..{schedule[-1]} in turn", signatures=tuple(dict.fromkeys(schedule)),
+    steps = tuple(dict.fromkeys(sig for entry in stream.schedule for sig in entry))
+    return Workload(label=f"{'+'.join(steps)} as due", signatures=steps,
                     flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,
                     real_inputs=len(clips) if clips is not None else 0)

@@ -1,28 +1,33 @@
 """Streaming export of causal (2+1)D models: one-frame step signatures with explicit 4-D state.
 
-A causal temporal conv (``SpatioTemporalConv(causal=True)``) keeps its last ``kt - 1`` input frames as state, one
-``(1, H, W, C)`` tensor per frame (``<layer>_prev1`` the newest): a step concatenates them with the new frame on
-the channel axis for one conv, returns the new frame as ``_prev1`` and each ``_prev{i}`` as ``_prev{i+1}``
-unchanged, so the graph slices nothing (one ``(kt-1, H, W, C)`` tensor cost a CONCATENATION on the batch axis, a
-STRIDED_SLICE for the kept tail and one per tap, each a full copy). A temporal-only conv at temporal stride 1 whose
-output is narrower than its input (the (2+1)D blocks' mid -> planes convs) keeps instead what the past inputs owe
-its next ``kt - 1`` outputs (``<layer>_acc1`` .. ``_acc{kt-1}``, output channels, its BatchNormalization folded
-in): one 1x1 conv per tap and ADDs, no concatenation, and less state (R(2+1)D-18 layer1: 64 instead of 144 channels
-per kept frame), the same function. A layer with temporal stride ``st`` fires on the last frame of every group of
-``st`` input frames. With cumulative stride ``P`` (4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``) the pattern
-repeats every ``P`` frames, so the export holds ``P`` fixed graphs ``phase_0 .. phase_{P-1}`` (no control flow):
-the host calls ``phase_{n % P}`` for frame ``n``. Each takes ``frame (1, H, W, 3)`` plus only the state it reads
-and returns ``logits`` plus only the state it writes. The head keeps a ring ``pool_ring (W, 1, 1, C)`` of the last
-``W`` pooled positions (``W`` = positions of one training clip), so after ``T`` frames from the zero state the
-logits equal the causal full-clip model's. Every phase returns logits (from the ring), so the newest prediction is
-always available. The schedule goes into the model card (``stream``), so a runtime needs no architecture knowledge.
-A phase in which a layer's conv does not fire only shifts its taps, so it does not read the oldest one.
+A layer with temporal stride ``st`` fires on the last frame of every group of ``st`` input frames, so every layer
+runs at a fixed frame period: 1 up to the first temporal stride, then 2, 4, ... up to the cumulative stride ``P``
+(4 for ``r2plus1d_small``, 8 for ``r2plus1d_18``). The export holds one signature per period, ``every_1``,
+``every_2``, ... ``every_P``, each holding exactly the layers that run at that period (no control flow, no layer
+in two graphs): the host calls, for frame ``n``, ``every_R`` for every ``R`` with ``(n + 1) % R == 0``, in order
+(``every_1`` every frame, ``every_P`` on the last frame of each group of ``P``). So the per-frame graph is the same
+graph on every frame (its buffers and packed weights stay warm; one signature per phase of the stride pattern held
+the per-frame layers ``P`` times, and alternating phases evicted each other: R(2+1)D-18 int8, 0.9 ms of a 5 ms frame).
 
-Full-integer exports keep the state in int8 tensors, so a host moves a quarter of the bytes and the phases lose a
-QUANTIZE/DEQUANTIZE per state (R(2+1)D-18 at 112 px carries about 17 MB of float state per frame). Calibration
-runs the float phases over clips as a stream, and the quantizer gets every state's range as the range of its
-owning layer over everything read and written (the frame: 0..255): the same range everywhere, so each state has
-one scale in every phase and a host copies it as it is.
+State, one ``(1, H, W, C)`` tensor per kept frame (the GPU delegate takes tensors of rank <= 4):
+
+* a temporal conv at stride 1 keeps its last ``kt - 1`` inputs (``<layer>_prev1`` the newest), or, when it is
+  temporal-only and narrows the channels (the (2+1)D blocks' mid -> planes convs), what the past inputs owe its
+  next ``kt - 1`` outputs (``<layer>_acc1`` .. ``_acc{kt-1}``, output channels, its BatchNormalization folded
+  in): one 1x1 conv per tap and ADDs, less state (R(2+1)D-18 layer1: 64 instead of 144 channels per kept frame);
+* a temporal conv at stride ``st > 1`` runs at ``st`` times its input's period, so its input comes from a faster
+  signature: that one writes the newest input as ``<layer>_in0`` and passes ``_in{i}`` on as ``_in{i+1}`` (kept
+  ``kt`` deep), and the strided conv's own signature reads ``_in0 .. _in{kt-1}``;
+* the head keeps a ring ``pool_ring (W, 1, 1, C)`` of the last ``W`` pooled positions (``W`` = positions of one
+  training clip), so after ``T`` frames from the zero state the logits equal the causal full-clip model's.
+
+Only ``every_P`` returns ``logits``; a host keeps the newest. The schedule goes into the model card (``stream``),
+so a runtime needs no architecture knowledge.
+
+Full-integer exports keep the state in int8 tensors, so a host moves a quarter of the bytes and no signature has a
+QUANTIZE/DEQUANTIZE per state. Calibration runs the float signatures over clips as a stream, and the quantizer
+gets every state's range as the range of its owning layer over everything read and written (the frame: 0..255):
+the same range in every signature, so each state has one scale and a host copies it as it is.
 """
 
 from __future__ import annotations
@@ -42,13 +47,20 @@ RING = "pool_ring"
 MODE = "causal_phases"
 
 
-def phase_name(p: int) -> str:
-    return f"phase_{p}"
+def step_name(period: int) -> str:
+    """Signature holding the layers that run once every ``period`` frames."""
+    return f"every_{period}"
 
 
 def tap_name(layer: str, age: int) -> str:
-    """State name of the input frame a temporal conv saw ``age`` frames of its input rate ago."""
+    """State name of the input frame a stride-1 temporal conv saw ``age`` inputs ago."""
     return f"{layer}_prev{age}"
+
+
+def input_name(layer: str, age: int) -> str:
+    """State name of a strided temporal conv's input ``age`` inputs back from the newest (``0``), written by the
+    faster signature that computes it."""
+    return f"{layer}_in{age}"
 
 
 def sum_name(layer: str, ahead: int) -> str:
@@ -66,16 +78,31 @@ def _keeps_sums(layer) -> bool:
             and layer.filters < int(layer.input.shape[-1]))
 
 
+def _is_strided(layer) -> bool:
+    """A temporal stride: the layer runs less often than its input arrives (its input comes from a faster step)."""
+    return _is_temporal(layer) and layer.strides[0] > 1
+
+
 @dataclass
 class StreamPlan:
-    """Which layers carry state, at which frame rate they run, and which phase reads/writes what."""
+    """At which period every layer runs, which layers carry state, and what each step signature reads/writes."""
 
     period: int
-    rates: dict[str, int]  # layer name -> input period (frames between two inputs)
+    levels: list[int]  # the step periods, fastest first: 1, 2, ..., period
+    runs_every: dict[str, int]  # layer name -> period of the step that computes it
+    feeds: dict[int, list[Any]] = field(default_factory=dict)  # id(tensor) -> strided convs reading it
     states: dict[str, tuple[int, ...]] = field(default_factory=dict)  # state name -> shape
     owners: dict[str, str] = field(default_factory=dict)  # state name -> the layer that keeps it
-    reads: list[list[str]] = field(default_factory=list)
-    writes: list[list[str]] = field(default_factory=list)
+    reads: dict[int, list[str]] = field(default_factory=dict)  # step period -> state it reads
+    writes: dict[int, list[str]] = field(default_factory=dict)  # step period -> state it writes
+
+    def due(self, n: int) -> list[int]:
+        """Periods of the steps that run on frame ``n`` (from 0), fastest first: the order to call them in."""
+        return [every for every in self.levels if (n + 1) % every == 0]
+
+    def schedule(self) -> list[list[str]]:
+        """The step signatures to call for frame ``n``, at ``n % period``, in order."""
+        return [[step_name(every) for every in self.due(p)] for p in range(self.period)]
 
 
 def _inputs_of(layer) -> list[Any]:
@@ -90,50 +117,57 @@ def _is_temporal(layer) -> bool:
 
 
 def plan_stream(edge) -> StreamPlan:
-    """Walk the 4-D causal model once: input periods, state shapes, per-phase reads and writes."""
+    """Walk the 4-D causal model once: each layer's period, state shapes, each step's reads and writes."""
     from edge_slr.models.blocks import CausalClipPool
     from edge_slr.models.layers import SpatioTemporalConv
 
     rate_of: dict[int, int] = {id(edge.input): 1}
-    rates: dict[str, int] = {}
+    runs_every: dict[str, int] = {}
+    feeds: dict[int, list[Any]] = {}
     states: dict[str, tuple[int, ...]] = {}
     owners: dict[str, str] = {}
-    fire_period: dict[str, int] = {}  # a layer's oldest kept input -> frames between two firings of its conv
+    reads: dict[int, set[str]] = {}
+    writes: dict[int, set[str]] = {}
     pool = None
     for layer in edge.layers[1:]:
         ins = [rate_of[id(t)] for t in _inputs_of(layer)]
         if len(set(ins)) != 1:
             raise UserError(f"{edge.name}: layer {layer.name} joins branches at different frame rates")
-        rates[layer.name] = rate = ins[0]
+        rate = ins[0]
         if isinstance(layer, SpatioTemporalConv):
             if not layer.causal and _is_temporal(layer):
                 raise UserError(f"{edge.name} is not causal ({layer.name}); --streaming needs a *_causal model")
-            for age in range(1, layer.kernel_size[0]):
-                if _keeps_sums(layer):
-                    name, shape = sum_name(layer.name, age), (1, *layer.input.shape[1:3], layer.filters)
-                else:
-                    name, shape = tap_name(layer.name, age), (1, *layer.input.shape[1:])
-                states[name] = shape
-                owners[name] = layer.name
-            if not _keeps_sums(layer) and layer.kernel_size[0] > 1:
-                fire_period[tap_name(layer.name, layer.kernel_size[0] - 1)] = rate * layer.strides[0]
+            kt = layer.kernel_size[0]
+            if _is_strided(layer):  # kt inputs from the step at `rate`, which writes them all and reads all but one
+                feeds.setdefault(id(layer.input), []).append(layer)
+                names = [input_name(layer.name, age) for age in range(kt)]
+                writes.setdefault(rate, set()).update(names)
+                reads.setdefault(rate, set()).update(names[:-1])
+                reads.setdefault(rate * layer.strides[0], set()).update(names)
+                shape = (1, *layer.input.shape[1:])
+            else:
+                names = [(sum_name if _keeps_sums(layer) else tap_name)(layer.name, age) for age in range(1, kt)]
+                reads.setdefault(rate, set()).update(names)
+                writes.setdefault(rate, set()).update(names)
+                channels = layer.filters if _keeps_sums(layer) else int(layer.input.shape[-1])
+                shape = (1, *layer.input.shape[1:3], channels)
+            states.update({name: shape for name in names})
+            owners.update({name: layer.name for name in names})
             rate *= layer.strides[0]
         if isinstance(layer, CausalClipPool):
             pool = layer
             # 4-D (W, 1, 1, C): the GPU delegate slices only 3-D/4-D tensors
             states[RING] = (layer.window, 1, 1, int(layer.input.shape[-1]))
             owners[RING] = layer.name
-        rate_of[id(layer.output)] = rate
+            reads.setdefault(rate, set()).add(RING)
+            writes.setdefault(rate, set()).add(RING)
+        runs_every[layer.name] = rate_of[id(layer.output)] = rate
     if pool is None:
         raise UserError(f"{edge.name} has no causal pooling; --streaming applies to *_causal and CNN+LSTM models")
-    period = rates[pool.name]
-    plan = StreamPlan(period, rates, states, owners)
-    for p in range(period):
-        live = [name for name in states if (p + 1) % rates[owners[name]] == 0]
-        idle = {name for name in live if (p + 1) % fire_period.get(name, 1)}  # shifted out unread
-        plan.reads.append(sorted((set(live) - idle) | {RING}))
-        plan.writes.append(sorted(live))
-    return plan
+    period = runs_every[pool.name]
+    levels = sorted({1, *runs_every.values()})
+    return StreamPlan(period, levels, runs_every, feeds, states, owners,
+                      {r: sorted(reads.get(r, ())) for r in levels}, {r: sorted(writes.get(r, ())) for r in levels})
 
 
 def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
@@ -145,7 +179,7 @@ def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:
 
 
 def build_causal_module(edge, size: int):
-    """A ``tf.Module`` with one tf.function per phase, reusing the trained 4-D layers themselves."""
+    """A ``tf.Module`` with one tf.function per step period, reusing the trained 4-D layers themselves."""
     tf, _ = import_tf()
     from edge_slr.export.fold import only_batchnorm_after
     from edge_slr.models.blocks import CausalClipPool
@@ -157,23 +191,23 @@ def build_causal_module(edge, size: int):
               for bn in [only_batchnorm_after(layer)] if bn is not None}
     folded = {only_batchnorm_after(layer).name for layer in edge.layers if layer.name in affine}
 
-    def step(p: int, frame, state: dict[str, Any]) -> dict[str, Any]:
+    def step(every: int, state: dict[str, Any], frame=None) -> dict[str, Any]:
         values = {id(edge.input): frame}
         new_state: dict[str, Any] = {}
         for layer in edge.layers[1:]:
+            if plan.runs_every[layer.name] != every:
+                continue
             args = [values.get(id(t)) for t in _inputs_of(layer)]
-            rate = plan.rates[layer.name]
-            if isinstance(layer, CausalClipPool):
-                ring = state[RING]
-                if args[0] is not None:  # a new final position: push its spatial mean into the ring
-                    pooled = tf.reduce_mean(args[0], axis=(1, 2), keepdims=True)
-                    ring = tf.concat([ring[1:], pooled], axis=0) if layer.window > 1 else pooled
-                    new_state[RING] = ring
+            if isinstance(layer, CausalClipPool):  # a new final position: push its spatial mean into the ring
+                pooled = tf.reduce_mean(args[0], axis=(1, 2), keepdims=True)
+                ring = tf.concat([state[RING][1:], pooled], axis=0) if layer.window > 1 else pooled
+                new_state[RING] = ring
                 out = tf.reshape(tf.reduce_mean(ring, axis=0, keepdims=True), (1, -1))
-            elif any(a is None for a in args):
-                out = None  # this layer's input did not fire on this phase
             elif layer.name in folded:
                 out = args[0]  # applied inside the sum-keeping conv before it
+            elif _is_strided(layer):  # its inputs were written by the faster step that computes them
+                kt = layer.kernel_size[0]
+                out = layer.stream_step([state[input_name(layer.name, age)] for age in reversed(range(kt))])
             elif _is_temporal(layer) and _keeps_sums(layer):
                 kt = layer.kernel_size[0]
                 sums = [state[sum_name(layer.name, ahead)] for ahead in range(1, kt)]
@@ -182,15 +216,20 @@ def build_causal_module(edge, size: int):
                 new_state.update({sum_name(layer.name, ahead): v for ahead, v in enumerate(pending, start=1)})
             elif _is_temporal(layer):
                 kt = layer.kernel_size[0]
-                seen = [args[0], *(state.get(tap_name(layer.name, age)) for age in range(1, kt))]  # by age
-                for age in range(1, kt):
-                    new_state[tap_name(layer.name, age)] = seen[age - 1]
-                fires = (p + 1) % (rate * layer.strides[0]) == 0
-                out = layer.stream_step(seen[::-1]) if fires else None  # oldest first
+                seen = [args[0], *(state[tap_name(layer.name, age)] for age in range(1, kt))]  # by age
+                new_state.update({tap_name(layer.name, age): seen[age - 1] for age in range(1, kt)})
+                out = layer.stream_step(seen[::-1])  # oldest first
             else:
                 out = layer(args if len(args) > 1 else args[0], training=False)
             values[id(layer.output)] = out
-        return {LOGITS: values[id(edge.output)], **new_state}
+            for consumer in plan.feeds.get(id(layer.output), ()):  # inputs of a slower strided conv: shift them
+                kt = consumer.kernel_size[0]
+                new_state[input_name(consumer.name, 0)] = out
+                new_state.update({input_name(consumer.name, age): state[input_name(consumer.name, age - 1)]
+                                  for age in range(1, kt)})
+        if every == plan.period:
+            new_state[LOGITS] = values[id(edge.output)]
+        return new_state
 
     class CausalStreaming(tf.Module):
         def __init__(self):
@@ -198,25 +237,29 @@ def build_causal_module(edge, size: int):
             self.model = edge
             self.plan = plan
             self.functions = {}
-            for p in range(plan.period):
-                spec = {n: tf.TensorSpec(plan.states[n], tf.float32, name=n) for n in plan.reads[p]}
-                self.functions[phase_name(p)] = tf.function(
-                    lambda frame, state, p=p: step(p, frame, state), input_signature=[frame_spec, spec])
+            for every in plan.levels:
+                spec = {n: tf.TensorSpec(plan.states[n], tf.float32, name=n) for n in plan.reads[every]}
+                if every == 1:
+                    fn = tf.function(lambda frame, state: step(1, state, frame), input_signature=[frame_spec, spec])
+                else:
+                    fn = tf.function(lambda state, every=every: step(every, state), input_signature=[spec])
+                self.functions[step_name(every)] = fn
 
     return CausalStreaming()
 
 
 def stream_card(plan: StreamPlan, frames: int) -> dict[str, Any]:
-    """The card's ``stream`` entry: everything a runtime needs to run the phases, no architecture."""
-    return {"mode": MODE, "schedule": [phase_name(p) for p in range(plan.period)], "frame_input": FRAME,
-            "logits_output": LOGITS, "ready_after_frames": frames,
-            "note": "call schedule[n % len(schedule)] for frame n with the frame and the state inputs it names; "
-                    "outputs named like a state replace it; zero state at start and after reset"}
+    """The card's ``stream`` entry: everything a runtime needs to run the steps, no architecture."""
+    return {"mode": MODE, "schedule": plan.schedule(), "frame_input": FRAME, "logits_output": LOGITS,
+            "ready_after_frames": frames,
+            "note": "for frame n call the signatures in schedule[n % len(schedule)] in order, each with the state "
+                    "inputs it names (and the frame where it takes one); outputs named like a state replace it; "
+                    "the newest logits output is the prediction; zero state at start and after reset"}
 
 
 def calibrate(module, clips: Iterable[np.ndarray], limit: int) -> tuple[list[tuple], dict[str, tuple[float, float]]]:
-    """Each phase's real inputs from streaming float clips (representative data for full-integer PTQ), and
-    the range each state and the frame get in every phase: its owning layer's over all states it keeps,
+    """Each step's real inputs from streaming float clips (representative data for full-integer PTQ), and
+    the range each state and the frame get in every step: its owning layer's over all states it keeps,
     read and written (always including 0, the reset state), and 0..255 for the frame."""
     tf, _ = import_tf()
     plan = module.plan
@@ -228,15 +271,21 @@ def calibrate(module, clips: Iterable[np.ndarray], limit: int) -> tuple[list[tup
             break
         state = {n: np.zeros(s, np.float32) for n, s in plan.states.items()}
         for n, frame in enumerate(np.asarray(clip, np.float32)):
-            key = phase_name(n % plan.period)
-            inputs = {name: state[name] for name in plan.reads[n % plan.period]}
-            samples.append((key, {FRAME: frame[None], **inputs}))
-            out = module.functions[key](tf.constant(frame[None]), {k: tf.constant(v) for k, v in inputs.items()})
-            state.update({k: v.numpy() for k, v in out.items() if k != LOGITS})
-            for name, value in [*inputs.items(), *((k, state[k]) for k in out if k != LOGITS)]:
-                owner = plan.owners[name]
-                low[owner] = min(low.get(owner, 0.0), float(value.min()))
-                high[owner] = max(high.get(owner, 0.0), float(value.max()))
+            for every in plan.due(n):
+                key = step_name(every)
+                inputs = {name: state[name] for name in plan.reads[every]}
+                tensors = {k: tf.constant(v) for k, v in inputs.items()}
+                if every == 1:
+                    samples.append((key, {FRAME: frame[None], **inputs}))
+                    out = module.functions[key](tf.constant(frame[None]), tensors)
+                else:
+                    samples.append((key, inputs))
+                    out = module.functions[key](tensors)
+                state.update({k: v.numpy() for k, v in out.items() if k != LOGITS})
+                for name, value in [*inputs.items(), *((k, state[k]) for k in out if k != LOGITS)]:
+                    owner = plan.owners[name]
+                    low[owner] = min(low.get(owner, 0.0), float(value.min()))
+                    high[owner] = max(high.get(owner, 0.0), float(value.max()))
     ranges = {name: (low[owner], max(high[owner], low[owner] + 1e-6))  # an all-zero state still gets a scale
               for name, owner in plan.owners.items() if owner in low}
     return samples, {FRAME: (0.0, 255.0), **ranges}
@@ -245,7 +294,7 @@ def calibrate(module, clips: Iterable[np.ndarray], limit: int) -> tuple[list[tup
 def convert_causal_streaming(edge, size: int, workdir, configure: Callable[[Any, Any], None],
                              calib_clips: Iterable[np.ndarray] | None = None, calib: int = 0
                              ) -> tuple[bytes, StreamPlan]:
-    """SavedModel with one signature per phase -> one .tflite; ``configure(converter, representative)``."""
+    """SavedModel with one signature per step period -> one .tflite; ``configure(converter, representative)``."""
     tf, _ = import_tf()
     from tensorflow.lite.python.convert import mlir_quantize
 
@@ -261,8 +310,8 @@ def convert_causal_streaming(edge, size: int, workdir, configure: Callable[[Any,
         return converter.convert(), module.plan
     samples, ranges = calibrate(module, calib_clips, calib)
     configure(converter, lambda: iter(samples))
-    # The converter's own PTQ would calibrate each phase's copy of a state separately (a different scale in
-    # every phase); so calibrate only, give every state its one range, and quantize from those statistics.
+    # The converter's own PTQ would calibrate each signature's copy of a state separately (a different scale
+    # in every signature); so calibrate only, give every state its one range, and quantize from those statistics.
     converter._experimental_calibrate_only = True
     calibrated = set_io_ranges(converter.convert(), ranges)
     quantized = mlir_quantize(calibrated, disable_per_channel=converter._experimental_disable_per_channel,

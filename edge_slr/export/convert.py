@@ -47,7 +47,7 @@ def configure(converter, quant: str, representative: RepresentativeData | None, 
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = _io_type(tf, io_dtype)
     # Clip logits stay float (a runtime compares and softmaxes them, and dequantizing once costs nothing); a
-    # causal stream's outputs are mostly state, which stays integer between its phases.
+    # causal stream's outputs are mostly state, which stays integer between its step signatures.
     converter.inference_output_type = _io_type(tf, output_dtype)
 
 

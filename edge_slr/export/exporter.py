@@ -193,7 +193,7 @@ def export(cfg: ExportConfig) -> ExportReport:
 
 def _frame_tensor(parsed: TFLiteModel) -> TensorInfo:
     """The tensor a device feeds frames into: a streaming export's ``frame`` input (in its first signature
-    that has one; a causal stream's phases all share its quantization), else the clip model's first input."""
+    that has one: a causal stream's ``every_1``), else the clip model's first input."""
     from edge_slr.export.causal_stream import FRAME  # the CNN+LSTM's encode_frame input has the same name
 
     for sig in parsed.signatures:

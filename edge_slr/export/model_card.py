@@ -41,7 +41,7 @@ def build_card(loaded: LoadedModel, quant: str, io_dtype: str, streaming: bool, 
             "frames": frames, "size": size, "channels": 3, "color": "RGB",
             "layout": "(N*T)HWC: one clip of T frames in the batch axis" if not streaming
             else "one frame (1, H, W, 3) per encode_frame call" if stream is None
-            else "one frame (1, H, W, 3) per step signature call (see stream.schedule)",
+            else "one frame (1, H, W, 3) per frame into the step signature that takes it (see stream.schedule)",
             "shape": [frames, size, size, 3] if not streaming else [1, size, size, 3],
             "dtype": io_dtype, "value_range": [0, 255],
             "normalization": "inside the model: (x / 255 - mean) / std",

@@ -122,52 +122,64 @@ CAUSAL_MODE = "causal_phases"  # the card's stream.mode of causal (2+1)D exports
 
 
 class PhaseStream:
-    """Frame-by-frame recognition with a causal (2+1)D streaming export: one step signature per frame.
+    """Frame-by-frame recognition with a causal (2+1)D streaming export: step signatures per frame.
 
-    The card's ``stream`` entry names the phase signatures in calling order (``schedule``): frame ``n`` runs
-    ``schedule[n % len(schedule)]`` with the frame plus the state inputs that signature names; every output
-    named like a state replaces it. No architecture knowledge here: temporal strides live in the schedule.
+    The card's ``stream`` entry lists, per frame position ``n % len(schedule)``, the signatures to call in order
+    (``schedule``): each gets the state inputs it names (and the frame
+    where it takes one); every output named like a state replaces it; the newest ``logits`` output is the
+    prediction. No architecture knowledge here: temporal strides live in the schedule.
     Same surface as :class:`FrameStream`: ``push``, ``ready``, ``logits()``, ``reset()``.
 
-    The state lives in the phase signatures' own input buffers (:meth:`TFLiteRunner.bind`): after a phase, each
-    state it writes is copied once, straight into the input of every phase that reads it before its next
-    writer. R(2+1)D-18 at 112 px carries about 17 MB of state per frame; ``run()`` would copy it in, copy it
-    out into fresh arrays and check every input, which cost about a tenth of a step. So one stream owns its
-    runner's phase buffers: a second stream or a ``run()`` on the same runner takes them over (this one then
-    refuses to push).
+    The state lives in the signatures' own input buffers (:meth:`TFLiteRunner.bind`): after a call, each state it
+    writes is copied once, straight into the input of every signature that reads it before its next writer,
+    through numpy views taken when this stream takes the buffers over (TFLite moves a buffer only when it
+    re-allocates, which only a bind or ``run()`` does, and either makes this stream refuse to push). R(2+1)D-18 at
+    112 px carries megabytes of state per frame; ``run()`` would copy it in, copy it out into fresh arrays and
+    check every input, which cost about a tenth of a step. So one stream owns its runner's buffers: a second
+    stream or a ``run()`` on the same runner takes them over (this one then refuses to push).
     """
 
     def __init__(self, runner: TFLiteRunner, stream: dict):
         self.runner = runner
-        self.schedule = tuple(stream["schedule"])
+        if any(isinstance(entry, str) for entry in stream["schedule"]):  # one phase signature per frame position
+            raise UserError(f"{runner.path.name} is a causal stream from an older edge-slr (one signature per phase); "
+                            "re-export it with `edge-slr export-tflite --streaming`")
+        self.schedule = tuple(tuple(entry) for entry in stream["schedule"])
         self.frame_input = str(stream["frame_input"])
         self.logits_output = str(stream["logits_output"])
         self.window = int(stream["ready_after_frames"])
-        missing = [s for s in self.schedule if s not in runner.signatures]
+        names = list(dict.fromkeys(sig for entry in self.schedule for sig in entry))
+        missing = [s for s in names if s not in runner.signatures]
         if missing:
             raise UserError(f"{runner.path.name} lacks the step signature(s) {', '.join(missing)} its card names")
-        self._phases = [runner.bind(sig) for sig in self.schedule]
-        reads = [set(state_names(runner, sig, (self.frame_input,))) for sig in self.schedule]
-        self._copies = [self._plan_copies(p, reads) for p in range(len(self.schedule))]
+        self._bound = {sig: runner.bind(sig) for sig in names}
         self.reset()
 
-    def _plan_copies(self, p: int, reads: list[set[str]]) -> list[tuple[str, int, bool, bool]]:
-        """(state, reader phase, source aliases one of that reader's inputs, both hold the same numbers the same
-        way) for each state phase ``p`` writes: decided once here, not on every frame."""
-        period, phase = len(self._phases), self._phases[p]
-        own_inputs = {spec.index for spec in phase.inputs.values()}
-        copies = []
-        for name, spec in phase.outputs.items():
-            if name == self.logits_output or not any(name in r for r in reads):
-                continue
-            for step in range(1, period + 1):
-                q = (p + step) % period
-                if name in reads[q]:
-                    copies.append((name, q, q == p and spec.index in own_inputs,
-                                   _same_numbers(spec, self._phases[q].inputs[name])))
-                if name in self._phases[q].outputs:
-                    break
-        return copies
+    def _plan(self) -> list[list[tuple[BoundSignature, list[_Copy]]]]:
+        """Per frame position: each call's signature and the ordered copies that follow it, decided once."""
+        calls = [sig for entry in self.schedule for sig in entry]
+        reads = [set(self._bound[sig].inputs) - {self.frame_input} for sig in calls]
+        plan: list[list[tuple[BoundSignature, list[_Copy]]]] = []
+        c = 0
+        for entry in self.schedule:
+            plan.append([])
+            for sig in entry:
+                phase = self._bound[sig]
+                copies = []
+                for name in phase.outputs:
+                    if name == self.logits_output:
+                        continue
+                    targets: dict[str, None] = {}
+                    for step in range(1, len(calls) + 1):  # readers until the next writer, wrapping around
+                        d = (c + step) % len(calls)
+                        if name in reads[d]:
+                            targets[calls[d]] = None
+                        if name in self._bound[calls[d]].outputs:
+                            break
+                    copies += [_Copy(phase, name, self._bound[t]) for t in targets]
+                plan[-1].append((phase, _ordered(sig, [cp for cp in copies if cp.src_key != cp.dst_key])))
+                c += 1
+        return plan
 
     @property
     def ready(self) -> bool:
@@ -176,36 +188,36 @@ class PhaseStream:
 
     def reset(self) -> None:
         """Back to the zero state (e.g. when the signer's hands go down); takes over the runner's buffers."""
-        for phase in self._phases:
+        for phase in self._bound.values():
             for name, spec in phase.inputs.items():
                 if name != self.frame_input:
                     phase.input(name)[...] = spec.quantize(np.zeros(())) if spec.quantized else 0
         self.runner.buffer_owner = self
+        self._calls = self._plan()  # views re-read on every takeover
+        self._frames = {sig: (phase.inputs[self.frame_input], phase.input(self.frame_input))
+                        for sig, phase in self._bound.items() if self.frame_input in phase.inputs}
+        self._outs = {sig: (phase.outputs[self.logits_output], phase.output(self.logits_output))
+                      for sig, phase in self._bound.items() if self.logits_output in phase.outputs}
         self._count = 0
         self._logits: np.ndarray | None = None
 
     def push(self, frame: np.ndarray) -> None:
-        """Run the next phase on one preprocessed frame ``(H, W, 3)`` (or ``(1, H, W, 3)``)."""
+        """Run the next frame position's calls on one preprocessed frame ``(H, W, 3)`` (or ``(1, H, W, 3)``)."""
         if self.runner.buffer_owner is not self:
-            raise RuntimeError("another stream or run() used this runner's phase buffers; open a new stream")
-        p = self._count % len(self._phases)
-        phase = self._phases[p]
-        spec = phase.inputs[self.frame_input]
+            raise RuntimeError("another stream or run() used this runner's buffers; open a new stream")
         frame = np.asarray(frame)
-        if frame.shape not in (spec.shape, spec.shape[1:]):
-            raise UserError(f"{self.runner.path.name}: a frame must be {spec.shape[1:]}, got {frame.shape}")
-        phase.input(self.frame_input)[...] = (spec.quantize(frame) if spec.quantized else frame).reshape(spec.shape)
-        phase.invoke()
-        # Sources that alias an input of the phase they go to are read before anything is written there.
-        held = [(name, q, same, phase.output(name).copy()) for name, q, alias, same in self._copies[p] if alias]
-        for name, q, alias, same in self._copies[p]:
-            if not alias:
-                _transfer(phase.outputs[name], phase.output(name), self._phases[q], name, same)
-        for name, q, same, value in held:
-            _transfer(phase.outputs[name], value, self._phases[q], name, same)
-        logits = phase.output(self.logits_output)
-        out_spec = phase.outputs[self.logits_output]
-        self._logits = (out_spec.dequantize(logits) if out_spec.quantized else logits.astype(np.float32)).reshape(-1)
+        for phase, copies in self._calls[self._count % len(self._calls)]:
+            if phase.key in self._frames:
+                spec, view = self._frames[phase.key]
+                if frame.shape not in (spec.shape, spec.shape[1:]):
+                    raise UserError(f"{self.runner.path.name}: a frame must be {spec.shape[1:]}, got {frame.shape}")
+                view[...] = (spec.quantize(frame) if spec.quantized else frame).reshape(spec.shape)
+            phase.invoke()
+            for copy in copies:
+                copy.run()
+            if phase.key in self._outs:
+                spec, view = self._outs[phase.key]
+                self._logits = (spec.dequantize(view) if spec.quantized else view.astype(np.float32)).reshape(-1)
         self._count += 1
 
     def logits(self) -> np.ndarray | None:
@@ -213,21 +225,44 @@ class PhaseStream:
         return self._logits if self.ready else None
 
 
+class _Copy:
+    """One state output copied into a reader's input: as it is when both hold the same numbers the same way,
+    else through real values (float <-> quantized, or two different scales)."""
+
+    def __init__(self, src: BoundSignature, name: str, dst: BoundSignature):
+        self.src_spec, self.dst_spec = src.outputs[name], dst.inputs[name]
+        # The buffers' identities: an output that passes an input on unchanged is that input's tensor.
+        self.src_key, self.dst_key = (src.key, self.src_spec.index), (dst.key, self.dst_spec.index)
+        self.src, self.dst = src.output(name), dst.input(name)
+        self.same = _same_numbers(self.src_spec, self.dst_spec)
+
+    def run(self) -> None:
+        value = self.src
+        if not self.same:
+            real = self.src_spec.dequantize(value) if self.src_spec.quantized else value
+            value = self.dst_spec.quantize(real) if self.dst_spec.quantized else real
+        np.copyto(self.dst, value, casting="unsafe")
+
+
+def _ordered(signature: str, copies: list[_Copy]) -> list[_Copy]:
+    """``copies`` ordered so that each buffer is read before it is written (a kept frame passed on as the next
+    older one is copied out of its input before the newer one lands there)."""
+    ordered, left = [], list(copies)
+    while left:
+        ready = [cp for cp in left if not any(other is not cp and other.src_key == cp.dst_key for other in left)]
+        if not ready:
+            raise UserError(f"the state copies after '{signature}' form a cycle; re-export the model with "
+                            "`edge-slr export-tflite --streaming`")
+        ordered += ready
+        left = [cp for cp in left if all(cp is not r for r in ready)]
+    return ordered
+
+
 def _same_numbers(src: TensorSpec, dst: TensorSpec) -> bool:
     """Whether a state output can be copied into an input as it is: same dtype and quantization. Scales that
     differ in the last float32 digits (the quantizer derives each phase's from the same range) count as equal."""
     return src.dtype == dst.dtype and src.zero_point == dst.zero_point and \
         math.isclose(src.scale, dst.scale, rel_tol=1e-6)
-
-
-def _transfer(src: TensorSpec, value: np.ndarray, phase: BoundSignature, name: str, same: bool) -> None:
-    """Copy one state output into a phase's input: as is when ``same``, else through real values
-    (float <-> quantized, or two different scales)."""
-    if not same:
-        dst = phase.inputs[name]
-        real = src.dequantize(value) if src.quantized else value
-        value = dst.quantize(real) if dst.quantized else real
-    np.copyto(phase.input(name), value, casting="unsafe")
 
 
 def open_frame_stream(runner: TFLiteRunner, card: ModelCard) -> FrameStream | PhaseStream:

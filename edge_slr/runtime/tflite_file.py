@@ -217,7 +217,7 @@ def set_metadata(data: bytes, name: str, value: bytes, source: str = "<bytes>") 
 def set_io_ranges(data: bytes, ranges: Mapping[str, tuple[float, float]], source: str = "<bytes>") -> bytes:
     """Return a copy of a calibrated model whose signature inputs and outputs named in ``ranges`` carry those
     ``(min, max)`` statistics, in every signature: quantized from it, each such name gets one scale everywhere
-    (a causal stream's state, passed between phase signatures as it is). A CONCATENATION reading such a tensor
+    (a causal stream's state, passed between its step signatures as it is). A CONCATENATION reading such a tensor
     gets its range on its output and every input too: quantized, they must share one scale, which the
     quantizer would otherwise take from the output's own statistics. Ops and weights are unchanged."""
     model = _unpack(data, source)
