@@ -26,7 +26,8 @@ cp "$demo/export/demo_r2plus1d_small_int8.json" "$demo/export/demo_r2plus1d_smal
 uv run --extra live edge-slr demo --headless --seed 0 --json > export/demo_r2plus1d_small_int8.demo.json
 
 # The streaming twin of the demo model (issue 10): the causal (2+1)D variant trained on the same data, exported as
-# one file of phase signatures with explicit 4-D state (one new frame per call); `edge-slr demo --model` runs it.
+# one file of step signatures (every_1, every_2, every_4) with explicit 4-D state (one new frame per push);
+# `edge-slr demo --model` runs it.
 uv run --extra live --extra train python tools/train_synth_accuracy.py --work "$demo" --arch r2plus1d_small_causal \
     --background --signers 12 --val-signers 2 --clips-per-class 8
 uv run --extra live --extra train edge-slr export-tflite "$demo/runs/r2plus1d_small_causal" --streaming --quant int8 \
