@@ -85,7 +85,7 @@ def _is_strided(layer) -> bool:
 
 @dataclass
 class StreamPlan:
-    """At which period every layer runs, which layers carry state, and what each step signature reads/writes."""
+    """At which period every layer runs, which layers carry state, and what each step signature reads."""
 
     period: int
     levels: list[int]  # the step periods, fastest first: 1, 2, ..., period
@@ -93,8 +93,7 @@ class StreamPlan:
     feeds: dict[int, list[Any]] = field(default_factory=dict)  # id(tensor) -> strided convs reading it
     states: dict[str, tuple[int, ...]] = field(default_factory=dict)  # state name -> shape
     owners: dict[str, str] = field(default_factory=dict)  # state name -> the layer that keeps it
-    reads: dict[int, list[str]] = field(default_factory=dict)  # step period -> state it reads
-    writes: dict[int, list[str]] = field(default_factory=dict)  # step period -> state it writes
+    reads: dict[int, list[str]] = field(default_factory=dict)  # step period -> state it reads (its outputs follow)
 
     def due(self, n: int) -> list[int]:
         """Periods of the steps that run on frame ``n`` (from 0), fastest first: the order to call them in."""
@@ -117,7 +116,7 @@ def _is_temporal(layer) -> bool:
 
 
 def plan_stream(edge) -> StreamPlan:
-    """Walk the 4-D causal model once: each layer's period, state shapes, each step's reads and writes."""
+    """Walk the 4-D causal model once: each layer's period, state shapes, what each step reads."""
     from edge_slr.models.blocks import CausalClipPool
     from edge_slr.models.layers import SpatioTemporalConv
 
@@ -127,7 +126,6 @@ def plan_stream(edge) -> StreamPlan:
     states: dict[str, tuple[int, ...]] = {}
     owners: dict[str, str] = {}
     reads: dict[int, set[str]] = {}
-    writes: dict[int, set[str]] = {}
     pool = None
     for layer in edge.layers[1:]:
         ins = [rate_of[id(t)] for t in _inputs_of(layer)]
@@ -141,14 +139,12 @@ def plan_stream(edge) -> StreamPlan:
             if _is_strided(layer):  # kt inputs from the step at `rate`, which writes them all and reads all but one
                 feeds.setdefault(id(layer.input), []).append(layer)
                 names = [input_name(layer.name, age) for age in range(kt)]
-                writes.setdefault(rate, set()).update(names)
                 reads.setdefault(rate, set()).update(names[:-1])
                 reads.setdefault(rate * layer.strides[0], set()).update(names)
                 shape = (1, *layer.input.shape[1:])
             else:
                 names = [(sum_name if _keeps_sums(layer) else tap_name)(layer.name, age) for age in range(1, kt)]
                 reads.setdefault(rate, set()).update(names)
-                writes.setdefault(rate, set()).update(names)
                 channels = layer.filters if _keeps_sums(layer) else int(layer.input.shape[-1])
                 shape = (1, *layer.input.shape[1:3], channels)
             states.update({name: shape for name in names})
@@ -160,14 +156,12 @@ def plan_stream(edge) -> StreamPlan:
             states[RING] = (layer.window, 1, 1, int(layer.input.shape[-1]))
             owners[RING] = layer.name
             reads.setdefault(rate, set()).add(RING)
-            writes.setdefault(rate, set()).add(RING)
         runs_every[layer.name] = rate_of[id(layer.output)] = rate
     if pool is None:
         raise UserError(f"{edge.name} has no causal pooling; --streaming applies to *_causal and CNN+LSTM models")
     period = runs_every[pool.name]
     levels = sorted({1, *runs_every.values()})
-    return StreamPlan(period, levels, runs_every, feeds, states, owners,
-                      {r: sorted(reads.get(r, ())) for r in levels}, {r: sorted(writes.get(r, ())) for r in levels})
+    return StreamPlan(period, levels, runs_every, feeds, states, owners, {r: sorted(reads.get(r, ())) for r in levels})
 
 
 def _bn_affine(bn) -> tuple[np.ndarray, np.ndarray]:

@@ -164,9 +164,9 @@ class PhaseStream:
         for entry in self.schedule:
             plan.append([])
             for sig in entry:
-                phase = self._bound[sig]
+                bound = self._bound[sig]
                 copies = []
-                for name in phase.outputs:
+                for name in bound.outputs:
                     if name == self.logits_output:
                         continue
                     targets: dict[str, None] = {}
@@ -176,8 +176,8 @@ class PhaseStream:
                             targets[calls[d]] = None
                         if name in self._bound[calls[d]].outputs:
                             break
-                    copies += [_Copy(phase, name, self._bound[t]) for t in targets]
-                plan[-1].append((phase, _ordered(sig, [cp for cp in copies if cp.src_key != cp.dst_key])))
+                    copies += [_Copy(bound, name, self._bound[t]) for t in targets]
+                plan[-1].append((bound, _ordered(sig, [cp for cp in copies if cp.src_key != cp.dst_key])))
                 c += 1
         return plan
 
@@ -188,16 +188,16 @@ class PhaseStream:
 
     def reset(self) -> None:
         """Back to the zero state (e.g. when the signer's hands go down); takes over the runner's buffers."""
-        for phase in self._bound.values():
-            for name, spec in phase.inputs.items():
+        for bound in self._bound.values():
+            for name, spec in bound.inputs.items():
                 if name != self.frame_input:
-                    phase.input(name)[...] = spec.quantize(np.zeros(())) if spec.quantized else 0
+                    bound.input(name)[...] = spec.quantize(np.zeros(())) if spec.quantized else 0
         self.runner.buffer_owner = self
         self._calls = self._plan()  # views re-read on every takeover
-        self._frames = {sig: (phase.inputs[self.frame_input], phase.input(self.frame_input))
-                        for sig, phase in self._bound.items() if self.frame_input in phase.inputs}
-        self._outs = {sig: (phase.outputs[self.logits_output], phase.output(self.logits_output))
-                      for sig, phase in self._bound.items() if self.logits_output in phase.outputs}
+        self._frames = {sig: (bound.inputs[self.frame_input], bound.input(self.frame_input))
+                        for sig, bound in self._bound.items() if self.frame_input in bound.inputs}
+        self._outs = {sig: (bound.outputs[self.logits_output], bound.output(self.logits_output))
+                      for sig, bound in self._bound.items() if self.logits_output in bound.outputs}
         self._count = 0
         self._logits: np.ndarray | None = None
 
@@ -206,17 +206,17 @@ class PhaseStream:
         if self.runner.buffer_owner is not self:
             raise RuntimeError("another stream or run() used this runner's buffers; open a new stream")
         frame = np.asarray(frame)
-        for phase, copies in self._calls[self._count % len(self._calls)]:
-            if phase.key in self._frames:
-                spec, view = self._frames[phase.key]
+        for bound, copies in self._calls[self._count % len(self._calls)]:
+            if bound.key in self._frames:
+                spec, view = self._frames[bound.key]
                 if frame.shape not in (spec.shape, spec.shape[1:]):
                     raise UserError(f"{self.runner.path.name}: a frame must be {spec.shape[1:]}, got {frame.shape}")
                 view[...] = (spec.quantize(frame) if spec.quantized else frame).reshape(spec.shape)
-            phase.invoke()
+            bound.invoke()
             for copy in copies:
                 copy.run()
-            if phase.key in self._outs:
-                spec, view = self._outs[phase.key]
+            if bound.key in self._outs:
+                spec, view = self._outs[bound.key]
                 self._logits = (spec.dequantize(view) if spec.quantized else view.astype(np.float32)).reshape(-1)
         self._count += 1
 
@@ -260,7 +260,7 @@ def _ordered(signature: str, copies: list[_Copy]) -> list[_Copy]:
 
 def _same_numbers(src: TensorSpec, dst: TensorSpec) -> bool:
     """Whether a state output can be copied into an input as it is: same dtype and quantization. Scales that
-    differ in the last float32 digits (the quantizer derives each phase's from the same range) count as equal."""
+    differ in the last float32 digits (the quantizer derives each signature's from the same range) count as equal."""
     return src.dtype == dst.dtype and src.zero_point == dst.zero_point and \
         math.isclose(src.scale, dst.scale, rel_tol=1e-6)
 
