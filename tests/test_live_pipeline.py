@@ -49,6 +49,18 @@ def test_every_frame_run_on_a_video_file_recognizes_the_signs_and_scores_them(st
     assert summary["event_latency_ms_median"] is not None
 
 
+def test_the_causal_streaming_twin_runs_frame_by_frame_through_its_step_signatures(stream_video):
+    """The demo model's causal (2+1)D twin: every sampled frame pushed once through the steps due on it."""
+    video, truth = stream_video
+    twin = Path(__file__).resolve().parents[1] / "export" / "demo_r2plus1d_small_causal_int8_stream.tflite"
+    pipeline = LivePipeline(LiveConfig(source=str(video), model=twin, threads=1, every_frame=True, realtime=False,
+                                       truth=truth))
+    pipeline.run()
+    summary = pipeline.summary()
+    assert summary["streaming"] and summary["frames_processed"] == json.loads(truth.read_text())["frames"]
+    assert summary["recall"] >= 0.75 and summary["precision"] >= 0.75, summary["events"]
+
+
 def test_a_slow_model_drops_frames_but_never_lags_behind(stream_video):
     """Inference 3x slower than the frame interval: staleness stays bounded, drops are counted, no queue grows."""
     video, _ = stream_video
