@@ -149,6 +149,7 @@ def test_causal_stream_is_timed_one_new_frame_per_call_through_its_steps(tmp_pat
     rc, _ = _bench(capsys, CAUSAL_STREAM, "--threads", "1", "--runs", "8", "--json", out_json)
     (row,) = json.loads(out_json.read_text())["rows"]
     assert rc == 0 and row["status"] == "ok" and row["workload"] == "every_1+every_2+every_4 as due"
+    assert row["coverage"] == "xnnpack 100% (3 partitions in 3 signatures)"
     with TFLiteRunner(CAUSAL_STREAM) as runner:
         card = read_model_card(runner.model)
         workload = build_workload(runner, card, None, np.random.default_rng(0))

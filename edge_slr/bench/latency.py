@@ -235,8 +235,10 @@ def _coverage(runner: TFLiteRunner, workload: Workload, delegate: str) -> tuple[
         return None
     done = sum(s.delegated_ops for s in stats)
     parts = sum(s.partitions for s in stats)
+    # Each signature is its own graph: several signatures are that many partitions even when each runs whole.
+    where = f"{parts} partition{'s' if parts != 1 else ''}" + (f" in {len(stats)} signatures" if len(stats) > 1 else "")
     left = sorted({name for s in stats for _, name in s.cpu_ops})
-    text = f"xnnpack {done / total:.0%} ({parts} partition{'s' if parts != 1 else ''})" if total else "xnnpack -"
+    text = f"xnnpack {done / total:.0%} ({where})" if total else "xnnpack -"
     if left:
         text += f"; not: {', '.join(left)}"
     return done, total, text
