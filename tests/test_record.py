@@ -192,6 +192,30 @@ def test_publishing_never_replaces_a_clip_another_session_wrote_after_the_number
     assert (folder.root / "a" / "alice_2.mp4").read_bytes() == b"our clip" and not tmp.exists()
 
 
+def test_sessions_take_turns_on_the_manifest_and_a_stuck_one_gets_a_clear_line(tmp_path, monkeypatch):
+    """Two sessions finishing a clip at once: the second waits for the first's rewrite and keeps its row."""
+    from filelock import FileLock
+
+    from edge_slr.record import dataset
+
+    folder = RecordFolder(tmp_path / "ds", "alice")
+    clip = folder.clip_folder("a") / "alice_1.mp4"
+    clip.write_bytes(b"clip")
+    other = FileLock(folder.root / ".manifest.csv.lock")  # another session, mid-rewrite
+    added = threading.Event()
+    with other:
+        worker = threading.Thread(target=lambda: (folder.add_row(clip, "a"), added.set()))
+        worker.start()
+        assert not added.wait(0.5), "add_row wrote the manifest while another session held it"
+        (folder.root / "manifest.csv").write_text("path,label,signer\nb/bob_1.mp4,b,bob\n")
+    worker.join(timeout=10)
+    assert added.is_set() and [r["path"] for r in _manifest(folder.root)] == ["b/bob_1.mp4", "a/alice_1.mp4"]
+
+    monkeypatch.setattr(dataset, "LOCK_SECONDS", 0.2)
+    with other, pytest.raises(UserError, match="add the line 'a/alice_1.mp4,a,alice'"):
+        folder.add_row(clip, "a")
+
+
 @pytest.mark.parametrize("how", ["stop", "quit"])
 def test_stopping_mid_clip_keeps_finished_clips_and_leaves_no_half_file(indexed_video, tmp_path, how):
     out = tmp_path / "ds"

@@ -6,7 +6,9 @@ Several people record into one dataset, one session each, so everything here add
   has for that sign (on disk or in the manifest), and is moved into place with a hard link, which fails
   instead of replacing a file that appeared meanwhile (the next number is taken then);
 * the manifest is re-read before each new row and rewritten atomically (temporary file, rename), so a
-  row is either fully there or not, and rows another session added in between are kept.
+  row is either fully there or not, under a lock file next to it (``.manifest.csv.lock``, released by the
+  system if a session dies), so two sessions finishing a clip at the same instant do not both rewrite it from
+  the same old rows and lose one.
 
 A folder that already holds class folders of videos but no manifest is refused: once a manifest exists,
 ``prepare`` reads only the clips it lists, so those videos would silently drop out of the dataset.
@@ -28,6 +30,7 @@ from edge_slr.errors import UserError
 from edge_slr.utils.atomic import write_text
 
 MANIFEST_COLUMNS = ("path", "label", "signer")
+LOCK_SECONDS = 30.0  # a manifest rewrite takes milliseconds; this long means another session is stuck
 CLIP_SUFFIX = ".mp4"
 _SIGN_NAME = re.compile(r"^\w[\w .+-]*$")  # a folder name on every OS: no separators, no leading dot
 _SIGNER_NAME = re.compile(r"^\w[\w.-]*$")  # also part of file names: no spaces
@@ -124,15 +127,24 @@ class RecordFolder:
             return target
 
     def add_row(self, clip: Path, sign: str) -> ManifestRow:
-        """Append the clip to the manifest (re-read first, rewritten atomically) and return its row."""
+        """Append the clip to the manifest (locked, re-read, rewritten atomically) and return its row."""
+        from filelock import FileLock, Timeout
+
         row = ManifestRow(clip.relative_to(self.root).as_posix(), sign, self.signer)
-        columns, rows = self._read()
-        rows.append({"path": row.path, "label": row.label, "signer": row.signer})
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(self.manifest, text.getvalue())
+        lock = self.manifest.with_name(f".{MANIFEST_NAME}.lock")
+        try:
+            with FileLock(lock, timeout=LOCK_SECONDS):
+                columns, rows = self._read()
+                rows.append({"path": row.path, "label": row.label, "signer": row.signer})
+                text = io.StringIO()
+                writer = csv.DictWriter(text, fieldnames=columns, restval="", lineterminator="\n")
+                writer.writeheader()
+                writer.writerows(rows)
+                write_text(self.manifest, text.getvalue())
+        except Timeout:
+            raise UserError(f"another session has held {lock} for {LOCK_SECONDS} s; the clip is saved as "
+                            f"{row.path} but not yet in {MANIFEST_NAME}: add the line '{row.path},{row.label},"
+                            f"{row.signer}' to it") from None
         return row
 
     def _read(self) -> tuple[list[str], list[dict[str, str]]]:
