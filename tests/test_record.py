@@ -28,7 +28,7 @@ from edge_slr.cli import main
 from edge_slr.errors import UserError
 from edge_slr.live.sources import CaptureSource
 from edge_slr.record.commands import RecordConfig, record
-from edge_slr.record.dataset import RecordFolder
+from edge_slr.record.dataset import MANIFEST_LOCK, RecordFolder
 from edge_slr.record.prompters import WINDOW_TITLE, LinePrompter
 from edge_slr.record.session import Status
 
@@ -96,7 +96,7 @@ def _manifest(folder: Path) -> list[dict[str, str]]:
 
 
 def _hidden(folder: Path) -> list[Path]:
-    return [p for p in folder.rglob(".*")]
+    return [p for p in folder.rglob(".*") if p.name != MANIFEST_LOCK]
 
 
 def _digest(path: Path) -> str:
@@ -121,7 +121,7 @@ def test_video_file_clips_are_exact_runs_of_source_frames_in_the_class_folder_la
         assert indices == list(range(start, start + 20)), row
         assert fps == pytest.approx(FPS)
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [
-        "a", "a/alice_1.mp4", "a/alice_2.mp4", "b", "b/alice_1.mp4", "b/alice_2.mp4", "manifest.csv"]
+        MANIFEST_LOCK, "a", "a/alice_1.mp4", "a/alice_2.mp4", "b", "b/alice_1.mp4", "b/alice_2.mp4", "manifest.csv"]
     assert prompter.lines[:4] == ["record: clip 1/4: sign 'a' (1/2) in 1", "record: clip 1/4: sign 'a' (1/2) REC 1 s",
                                   "record: saved a/alice_1.mp4 (20 frames, 1.00 s)",
                                   "record: clip 2/4: sign 'b' (1/2) in 1"]
@@ -201,7 +201,7 @@ def test_sessions_take_turns_on_the_manifest_and_a_stuck_one_gets_a_clear_line(t
     folder = RecordFolder(tmp_path / "ds", "alice")
     clip = folder.clip_folder("a") / "alice_1.mp4"
     clip.write_bytes(b"clip")
-    other = FileLock(folder.root / ".manifest.csv.lock")  # another session, mid-rewrite
+    other = FileLock(folder.root / MANIFEST_LOCK)  # another session, mid-rewrite
     added = threading.Event()
     with other:
         worker = threading.Thread(target=lambda: (folder.add_row(clip, "a"), added.set()))
@@ -345,7 +345,8 @@ def test_ctrl_c_in_the_cli_keeps_the_finished_clip_and_removes_the_half_one(tmp_
     assert "record: saved a/eve_1.mp4 (25 frames, 1.00 s)" in seen
     assert seen[-1].startswith("record: interrupted: 1 of 6 clips saved for signer eve"), seen
     assert [r["path"] for r in _manifest(out)] == ["a/eve_1.mp4"]
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == ["a", "a/eve_1.mp4", "b", "manifest.csv"]
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == [MANIFEST_LOCK, "a", "a/eve_1.mp4", "b",
+                                                                        "manifest.csv"]
 
 
 def test_record_runs_without_tensorflow(tmp_path):

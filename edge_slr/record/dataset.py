@@ -30,6 +30,7 @@ from edge_slr.errors import UserError
 from edge_slr.utils.atomic import write_text
 
 MANIFEST_COLUMNS = ("path", "label", "signer")
+MANIFEST_LOCK = f".{MANIFEST_NAME}.lock"  # the file sessions lock to take turns on the manifest; kept
 LOCK_SECONDS = 30.0  # a manifest rewrite takes milliseconds; this long means another session is stuck
 CLIP_SUFFIX = ".mp4"
 _SIGN_NAME = re.compile(r"^\w[\w .+-]*$")  # a folder name on every OS: no separators, no leading dot
@@ -131,7 +132,7 @@ class RecordFolder:
         from filelock import FileLock, Timeout
 
         row = ManifestRow(clip.relative_to(self.root).as_posix(), sign, self.signer)
-        lock = self.manifest.with_name(f".{MANIFEST_NAME}.lock")
+        lock = self.root / MANIFEST_LOCK
         try:
             with FileLock(lock, timeout=LOCK_SECONDS):
                 columns, rows = self._read()
