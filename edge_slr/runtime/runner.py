@@ -267,8 +267,9 @@ class TFLiteRunner:
 
 
 class BoundSignature:
-    """One signature's buffers, bound by :meth:`TFLiteRunner.bind`: views are re-read on each call because
-    TFLite may move a buffer when it re-allocates; a view must not be kept across ``invoke()``."""
+    """One signature's buffers, bound by :meth:`TFLiteRunner.bind`. A view stays valid until TFLite re-allocates
+    that signature's tensors (only binding it again or :meth:`TFLiteRunner.run` on it may); a caller that keeps
+    views re-reads them whenever it takes the buffers over (see ``PhaseStream.reset``)."""
 
     def __init__(self, runner: TFLiteRunner, key: str, wrapper: Any, subgraph: int,
                  inputs: tuple[TensorSpec, ...], outputs: tuple[TensorSpec, ...]):
@@ -282,7 +283,7 @@ class BoundSignature:
         return self._wrapper.tensor(self._wrapper, self.inputs[name].index, self._subgraph)
 
     def output(self, name: str) -> np.ndarray:
-        """View of output ``name``'s buffer, valid until the next ``invoke()`` of this signature."""
+        """View of output ``name``'s buffer; it holds the newest ``invoke()``'s values."""
         return self._wrapper.tensor(self._wrapper, self.outputs[name].index, self._subgraph)
 
     def invoke(self) -> None:
