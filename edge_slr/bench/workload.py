@@ -12,7 +12,7 @@ frame on which only the fast steps run). Every call goes through
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,11 +86,8 @@ def build_workload(runner: TFLiteRunner, card: ModelCard | None, signature: str 
 
 def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
                  clips: list[np.ndarray] | None, clip_flops: float | None) -> Workload:
-    if clips is not None:
-        frames = itertools.cycle(frame[None] for clip in clips for frame in clip)
-    else:
-        (spec,) = runner.input_specs(ENCODE_FRAME)
-        frames = itertools.repeat(random_feed([spec], rng, value_range(card))[spec.name])
+    (spec,) = runner.input_specs(ENCODE_FRAME)
+    frames = _new_frames(card, rng, clips, spec.shape)
     state = init_state(runner)
 
     def step() -> object:
@@ -100,27 +97,35 @@ def _stream_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator
         state = {name: out[name] for name in state}
         return out[LOGITS]
 
-    # The card counts a whole clip; one new frame costs one frame's encoding plus one LSTM step, ~1/T of it.
-    return Workload(label=STREAM_STEP, signatures=(ENCODE_FRAME, LSTM_STEP),
-                    flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,
-                    real_inputs=len(clips) if clips is not None else 0)
+    return _per_new_frame(STREAM_STEP, (ENCODE_FRAME, LSTM_STEP), step, card, clips, clip_flops)
 
 
 def _phase_step(runner: TFLiteRunner, card: ModelCard, rng: np.random.Generator,
                 clips: list[np.ndarray] | None, clip_flops: float | None) -> Workload:
     """One new frame through a causal stream: each call pushes a frame, running the steps due on it."""
     stream = PhaseStream(runner, card.raw["stream"])
-    if clips is not None:
-        frames = itertools.cycle(frame for clip in clips for frame in clip)
-    else:
-        lo, hi = value_range(card)
-        frames = itertools.repeat(rng.uniform(lo, hi, (card.size, card.size, 3)).astype(np.float32))
+    frames = _new_frames(card, rng, clips, (card.size, card.size, 3))
 
     def step() -> object:
         stream.push(next(frames))
         return stream.logits()
 
     steps = tuple(dict.fromkeys(sig for entry in stream.schedule for sig in entry))
-    return Workload(label=f"{'+'.join(steps)} as due", signatures=steps,
-                    flops=clip_flops / card.frames if clip_flops else None, flops_exact=False, call=step,
-                    real_inputs=len(clips) if clips is not None else 0)
+    return _per_new_frame(f"{'+'.join(steps)} as due", steps, step, card, clips, clip_flops)
+
+
+def _new_frames(card: ModelCard, rng: np.random.Generator, clips: list[np.ndarray] | None,
+                shape: tuple[int, ...]) -> Iterator[np.ndarray]:
+    """The frames a per-new-frame workload feeds, shaped ``shape``: the real clips' frames in turn, else one
+    random frame in the card's value range."""
+    if clips is not None:
+        return itertools.cycle(frame.reshape(shape) for clip in clips for frame in clip)
+    lo, hi = value_range(card)
+    return itertools.repeat(rng.uniform(lo, hi, shape).astype(np.float32))
+
+
+def _per_new_frame(label: str, signatures: tuple[str, ...], step: Callable[[], object], card: ModelCard,
+                   clips: list[np.ndarray] | None, clip_flops: float | None) -> Workload:
+    # The card counts a whole clip; one new frame costs about 1/T of it.
+    return Workload(label=label, signatures=signatures, flops=clip_flops / card.frames if clip_flops else None,
+                    flops_exact=False, call=step, real_inputs=len(clips) if clips is not None else 0)
