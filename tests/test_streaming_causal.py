@@ -52,7 +52,7 @@ def test_causal_stream_equals_full_clip_model_at_every_ready_frame(tiny_dataset,
             got.append(stream.logits())
         stream.reset()
         assert not stream.ready and stream.logits() is None
-        # The state lives in the runner's phase buffers: a second stream zeroes and takes them over.
+        # The state lives in the runner's step signature buffers: a second stream zeroes and takes them over.
         other = open_frame_stream(classifier.runner, classifier.card)
         with pytest.raises(RuntimeError, match="open a new stream"):
             stream.push(frames[0])
@@ -79,9 +79,9 @@ def test_full_clip_3d_model_refuses_streaming(tiny_dataset, tmp_path):
         export(ExportConfig(source=run, quant="fp32", streaming=True, val_clips=0))
 
 
-def test_int8_causal_stream_passes_int8_state_between_phases_with_one_scale(tiny_dataset, tmp_path):
+def test_int8_causal_stream_passes_int8_state_between_steps_with_one_scale(tiny_dataset, tmp_path):
     """Full-integer streams keep their state int8 (a quarter of the bytes to copy, no QUANTIZE/DEQUANTIZE per
-    state) with one scale per state in every phase, so a host copies it as it is; and still track Keras."""
+    state) with one scale per state in every signature, so a host copies it as it is; and still track Keras."""
     from test_export import assert_edge_graph
 
     run = init_run(tmp_path / "run", "r2plus1d_small_causal", tiny_dataset, frames=FRAMES, size=SIZE)
@@ -103,7 +103,7 @@ def test_int8_causal_stream_passes_int8_state_between_phases_with_one_scale(tiny
                 quantization.setdefault(name, set()).add((f"{q.scales[0]:.6g}", q.zero_points[0]))
     assert quantization and all(len(v) == 1 for v in quantization.values()), quantization
     assert quantization["frame"] == {("1", -128)}  # raw 0..255 pixels, exact
-    # The exporter's parity streams each validation clip through PhaseStream (state copied phase to phase).
+    # The exporter's parity streams each validation clip through PhaseStream (state copied step to step).
     assert report.parity.clips == 6 and report.parity.top1_agreement >= 0.8, report.parity
 
 
