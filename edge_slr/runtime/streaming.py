@@ -182,6 +182,12 @@ class PhaseStream:
         return plan
 
     @property
+    def steps(self) -> dict[str, BoundSignature]:
+        """The bound step signatures by name (tools time them one by one; invoking one outside :meth:`push`
+        leaves this stream's state undefined until :meth:`reset`)."""
+        return dict(self._bound)
+
+    @property
     def ready(self) -> bool:
         """Whether a clip's worth of frames has been pushed since the last reset."""
         return self._count >= self.window
