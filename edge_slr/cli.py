@@ -199,7 +199,8 @@ def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--io-dtype", default="float32", choices=["float32", "int8", "uint8"],
                    help="input type of int8/qat models; int8/uint8 let a device feed integer frames (default: float32)")
     p.add_argument("--streaming", action="store_true",
-                   help="CNN+LSTM only: one file with encode_frame, lstm_step and classify signatures")
+                   help="frame-by-frame file: CNN+LSTM (encode_frame, lstm_step, classify signatures) or a "
+                        "*_causal 3-D model (one step signature per frame period, explicit state)")
     p.add_argument("--val-clips", type=int, default=100,
                    help="validation clips for the Keras-vs-TFLite parity and accuracy report; 0 skips (default: 100)")
     p.add_argument("--qat-epochs", type=_positive_int, default=2, help="QAT fine-tuning epochs (default: 2)")
