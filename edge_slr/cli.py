@@ -287,8 +287,8 @@ def _add_bench(p: argparse.ArgumentParser) -> None:
                    help="XNNPACK (default), none (TFLite's reference kernels), or an external delegate library "
                         "such as a GPU delegate .so")
     p.add_argument("--signature", default=None,
-                   help="signature to time (default: the model's entry point; streaming exports: the per-new-frame "
-                        "path encode_frame+lstm_step)")
+                   help="signature to time (default: the model's entry point; streaming exports: one new frame, "
+                        "encode_frame+lstm_step or a causal stream's steps as due)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="folder of videos or frame-image folders to feed instead of random inputs (read with OpenCV)")
     p.add_argument("--profile", action="store_true",
