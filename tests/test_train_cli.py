@@ -50,7 +50,10 @@ def test_synth_prepare_train_killed_resumed_evaluate(cli_data, tmp_path):
     epochs = 12
     command = [str(EDGE_SLR), "train", *TINY_MODEL, "--data", str(cli_data), "--out", str(run),
                "--epochs", str(epochs), "--batch", "1"]
-    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # A killed process runs no atexit: TensorFlow's autograph temp files go to the test's folder, not /tmp.
+    (tmp_path / "tmp").mkdir()
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
     deadline = time.monotonic() + 240
     while len(history(run)) < 2 and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
