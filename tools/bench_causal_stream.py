@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="another streaming export of the same model to time in the same rounds (repeatable)")
     parser.add_argument("--breakdown", action="store_true",
                         help="also split each stream's cost per new frame: its ops timed alone, its step graphs "
-                             "warm, in schedule order, and with the host's state copies (push), each vs the clip")
+                             "warm, and whole periods pushed back to back (state copies included), each vs the clip")
     args = parser.parse_args(argv)
 
     from tqdm import tqdm
