@@ -45,7 +45,9 @@ def init_state(runner: TFLiteRunner, signature: str = LSTM_STEP, data_inputs: tu
                ) -> dict[str, np.ndarray]:
     """The zero state of ``signature``: one float32 zero array per state input, shaped as the model says.
 
-    Float even for quantized state inputs: the runner quantizes float inputs with the tensor's own scale.
+    Shared by both kinds of stream: a CNN+LSTM's ``lstm_step`` (data input ``feature``) and each step signature of
+    a causal (2+1)D stream (data input: the card's ``stream.frame_input``). Float even for quantized state inputs:
+    the runner (or :class:`PhaseStream`) quantizes them with the tensor's own scale, so zero lands on its zero point.
     """
     specs = {s.name: s for s in runner.input_specs(signature)}
     return {name: np.zeros(specs[name].shape, np.float32) for name in state_names(runner, signature, data_inputs)}
@@ -194,10 +196,10 @@ class PhaseStream:
 
     def reset(self) -> None:
         """Back to the zero state (e.g. when the signer's hands go down); takes over the runner's buffers."""
-        for bound in self._bound.values():
-            for name, spec in bound.inputs.items():
-                if name != self.frame_input:
-                    bound.input(name)[...] = spec.quantize(np.zeros(())) if spec.quantized else 0
+        for sig, bound in self._bound.items():
+            for name, zero in init_state(self.runner, sig, (self.frame_input,)).items():
+                spec = bound.inputs[name]
+                bound.input(name)[...] = spec.quantize(zero) if spec.quantized else zero
         self.runner.buffer_owner = self
         self._calls = self._plan()  # views re-read on every takeover
         self._frames = {sig: (bound.inputs[self.frame_input], bound.input(self.frame_input))
