@@ -109,13 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     for path, stream, times in zip(paths[1:], streams, per_position, strict=True):
         position_ms = [1e3 * statistics.median(t) for t in times]
         mean_ms = sum(position_ms) / len(position_ms)
-        headlines.append((mean_ms, position_ms))
+        headlines.append(mean_ms)
         worst = int(np.argmax(position_ms))
         print(f"stream {path.name}: mean {mean_ms:.2f} ms per new frame = {mean_ms / per_frame:.2f}x clip/frames; "
               f"worst frame position {worst} ({'+'.join(stream.schedule[worst])}) {position_ms[worst]:.2f} ms; "
               f"{1e3 / mean_ms:.1f} new frames/s")
         print("  per frame position: " + ", ".join(f"{p} {ms:.2f}" for p, ms in enumerate(position_ms)))
-    for path, rows, (mean_ms, _) in zip(paths[1:], breakdowns, headlines, strict=False):
+    for path, rows, mean_ms in zip(paths[1:], breakdowns, headlines, strict=False):  # no rows without --breakdown
         print(f"\nwhere {path.name}'s cost per new frame goes (ms per frame; clip: the same measure / {frames}):")
         print(f"  {'':44s} {'clip':>7s} {'stream':>7s}  ratio")
         for label, clip_cell, stream_cell in [*rows, ("in the rounds (the headline)", per_frame, mean_ms)]:
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _breakdown(full, path: Path, stream, clip: np.ndarray, args: argparse.Namespace
-               ) -> list[tuple[str, float | None, float]]:
+               ) -> list[tuple[str, float, float]]:
     """Rows (what, clip ms per frame, stream ms per frame) that add the stream's costs one at a time: the ops'
     own work (each op timed alone, as ``bench --profile``), the graphs invoked warm (each repeated back to back;
     steps weighted by how often they are due), and whole periods pushed back to back (state copies and frame
